@@ -1,0 +1,1 @@
+"""Offline analysis of saved sessions and connectomes."""

@@ -1,0 +1,1 @@
+"""Holography engine: 3D multi-target Gerchberg–Saxton phase masks, per-cell power, calibration, LUT."""
