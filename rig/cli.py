@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "rig.commands.config",
     "rig.commands.session",
     "rig.commands.run",
+    "rig.commands.servers",
     "rig.commands.hologram",
     "rig.commands.optimize",
     "rig.commands.online",
