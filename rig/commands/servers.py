@@ -1,0 +1,56 @@
+"""``holostim slm-server``: the process that owns the SLM (see :mod:`rig.slm_server`)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+from pydantic import ValidationError
+
+from rig.config import ConfigError, format_validation_error, load_rig
+from rig.drivers.factory import SLM_DRIVERS, open_slm
+from rig.slm_server import SlmServer
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "slm-server", help="run the SLM server: hold the session's masks, switch on command",
+        description="Own the SLM of a rig profile and serve it over ZMQ until a 'shutdown' message, SIGINT "
+                    "or SIGTERM. Prints the bound endpoint on stdout.")
+    parser.add_argument("--rig", required=True, help="rig profile YAML (its slm and zmq sections are used)")
+    parser.add_argument("--endpoint", help="endpoint to bind (default: the profile's zmq.slm_server; "
+                                           "tcp://127.0.0.1:* picks a free port)")
+    parser.add_argument("--driver", choices=SLM_DRIVERS, default="auto",
+                        help="SLM driver (default 'auto': the profile's slm.driver; 'null' records masks only)")
+    parser.set_defaults(func=_slm_server)
+
+
+def _check_endpoint(rig, endpoint: str) -> None:
+    """An endpoint given on the command line obeys the profile's loopback rule too."""
+    model = type(rig.zmq)
+    try:
+        model.model_validate({**rig.zmq.model_dump(), "slm_server": endpoint.replace(":*", ":1")})
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, model, f"--endpoint {endpoint}")) from None
+
+
+def _slm_server(args: argparse.Namespace) -> int:
+    rig = load_rig(args.rig)
+    endpoint = args.endpoint or rig.zmq.slm_server
+    _check_endpoint(rig, endpoint)
+    slm = open_slm(rig, args.driver)
+    try:
+        server = SlmServer(slm, endpoint)
+        previous = {sig: signal.signal(sig, lambda *_: server.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            print(f"slm-server listening on {server.endpoint}", flush=True)
+            server.serve()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    finally:
+        slm.close()
+    print("slm-server stopped", flush=True)
+    return 0
