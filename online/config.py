@@ -1,4 +1,8 @@
-"""Settings of the online pipeline (seed 002, Methods, "Online analysis" and "Offline analysis")."""
+"""Settings of the online pipeline (seed 002, Methods, "Online analysis", "Offline analysis", "Exclusion criteria").
+
+Frame counts rather than seconds: the online pipeline sees frame indices only; the rig converts its protocol's
+seconds with the imaging frame rate when it builds this model.
+"""
 from __future__ import annotations
 
 from typing import Literal, Union
@@ -11,13 +15,61 @@ class OnlineConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    # --- motion correction ------------------------------------------------------------------------------------
     reference_frames: int = Field(100, ge=1, description="frames averaged into the motion-correction reference")
     max_shift_px: float = Field(30.0, gt=0, description="largest rigid shift accepted, pixels; larger is clipped and flagged")
+    reference_update_rate: float = Field(
+        0.0, ge=0, lt=1, description="after the reference is built, weight of each registered frame in an "
+                                     "exponential update of the reference; 0 keeps it fixed")
+    reference_update_every_frames: int = Field(
+        100, ge=1, description="how often an updating reference is re-transformed (it costs one FFT)")
+    registration_smooth_px: float = Field(
+        1.5, gt=0, description="s.d. of the Gaussian that smooths the phase-correlation peak, pixels "
+                               "(suite2p smooths it by ~1.15 px); it also sets the spectral band used")
+
+    # --- extraction ---------------------------------------------------------------------------------------------
     neuropil_coefficient: Union[float, Literal["auto"]] = Field(
         0.7, description="c in F = F_cell − c·F_neuropil; 'auto' estimates it per cell")
     neuropil_max_pixels: int = Field(350, ge=1, description="annulus size cap, pixels (seed 002: up to 350)")
+    neuropil_inner_px: float = Field(
+        2.0, ge=0, description="gap between any cell and the neuropil annulus, pixels (suite2p's inner radius)")
+    neuropil_max_radius_px: float = Field(
+        60.0, gt=0, description="annulus pixels lie at most this far from the cell's centre, pixels")
+    neuropil_auto_frames: int = Field(
+        500, ge=10, description="frames used to estimate c per cell when neuropil_coefficient is 'auto'")
+    neuropil_auto_max: float = Field(1.0, gt=0, description="upper clip of an estimated neuropil coefficient")
+
+    # --- ΔF/F -------------------------------------------------------------------------------------------------
     baseline_percentile: float = Field(10.0, gt=0, lt=100, description="F0 percentile (seed 002: 10th)")
     baseline_window_frames: int = Field(1000, ge=10, description="F0 running window, frames (seed 002: 1,000)")
+    min_baseline: float = Field(
+        1.0, gt=0, description="F0 below this (fluorescence units) is raised to it before dividing, so a dim "
+                               "neuropil-subtracted cell cannot blow ΔF/F up")
+
+    # --- trials -----------------------------------------------------------------------------------------------
+    trial_baseline_frames: int = Field(
+        6, ge=1, description="frames before onset that form a trial's baseline window (protocol baseline_s × rate)")
+    response_extra_frames: int = Field(
+        0, ge=0, description="frames after offset_frame still counted in the response window (GCaMP decay)")
+    history_frames: int = Field(
+        3000, ge=100, description="ΔF/F frames kept for trial windows; an event older than this is too late")
+    max_trial_motion_px: float = Field(
+        3.0, gt=0, description="a trial whose shift exceeds this is excluded (seed 002: 3 px = 4.7 µm)")
+
+    # --- tuning -----------------------------------------------------------------------------------------------
+    anova_alpha: float = Field(0.05, gt=0, lt=1, description="visual responsiveness: one-way ANOVA p below this")
+    po_method: Literal["fit", "peak"] = Field(
+        "fit", description="preferred orientation from the double-von-Mises fit (seed 000) or the direction of "
+                           "the largest mean response (seed 002)")
+    tuned_osi_threshold: float = Field(0.25, ge=0, le=1, description="a cell is tuned when OSI exceeds this "
+                                                                    "(seed 002 figures use OSI > 0.25)")
+
+    # --- photostimulation -------------------------------------------------------------------------------------
     response_z_threshold: float = Field(
         0.25, gt=0, description="a targeted cell responded if its z-scored response exceeds this (seed 002: 0.25)")
-    anova_alpha: float = Field(0.05, gt=0, lt=1, description="visual responsiveness: one-way ANOVA p below this")
+    max_failed_fraction: float = Field(
+        0.5, gt=0, le=1, description="a photostim trial is excluded when this fraction or more of its targets "
+                                     "failed to respond (seed 002: 50 %)")
+    confidence: float = Field(0.95, gt=0, lt=1, description="level of the evoked-response confidence intervals")
+    power_test_alpha: float = Field(
+        0.05, gt=0, lt=1, description="one-sided significance level of a power-test response")

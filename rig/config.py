@@ -289,7 +289,8 @@ class ExclusionConfig(_Strict):
     max_running_cm_s: float = Field(6.0, gt=0, description="exclude trials with running above this, cm/s")
     max_motion_px: float = Field(3.0, gt=0, description="exclude trials with a shift above this, pixels")
     min_responding_fraction: float = Field(
-        0.5, gt=0, le=1, description="exclude trials where fewer targets than this fraction respond")
+        0.5, ge=0, lt=1, description="a trial is valid only when more than this fraction of its targets respond "
+                                     "(seed 002: trials where 50 % or more failed are excluded)")
     response_z: float = Field(0.25, gt=0, description="a target responds above this z-scored fluorescence")
     offtarget_radial_um: float = Field(15.0, ge=0, description="off-target zone radius on a target's plane, µm")
     offtarget_adjacent_plane_um: float = Field(
@@ -308,6 +309,21 @@ class Protocol(_Strict):
     optimizer: OptimizerSpec
     online: OnlineConfig = Field(default_factory=OnlineConfig)
     ppsf: bool = Field(False, description="measure the physiological PSF before the power test")
+
+    @model_validator(mode="after")
+    def _exclusion_drives_online(self) -> "Protocol":
+        """The exclusion rules are set once, in ``exclusion``; the online pipeline takes them from there."""
+        derived = {"response_z_threshold": self.exclusion.response_z,
+                   "max_failed_fraction": 1.0 - self.exclusion.min_responding_fraction,
+                   "max_trial_motion_px": self.exclusion.max_motion_px}
+        clashes = [f"online.{k} ({getattr(self.online, k)}) disagrees with exclusion ({v:g})"
+                   for k, v in derived.items()
+                   if k in self.online.model_fields_set and abs(getattr(self.online, k) - v) > 1e-12]
+        if clashes:
+            raise ValueError("; ".join(clashes) + "; set these rules once, in the exclusion section")
+        if any(getattr(self.online, k) != v for k, v in derived.items()):
+            self.online = self.online.model_copy(update=derived)
+        return self
 
 
 _MODELS: dict[str, type[BaseModel]] = {"rig": RigProfile, "protocol": Protocol, "optimizer": OptimizerSpec}

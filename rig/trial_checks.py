@@ -1,9 +1,9 @@
 """Trial validation by seed 002's exclusion criteria ("Exclusion criteria").
 
-A trial is excluded if (1) the animal ran faster than 6 cm/s, (2) fewer than 50 % of the targeted cells responded
-(at least 0.25 z-scored fluorescence above baseline), or (3) registration shows the brain shifted more than
-3 pixels (4.7 µm). Seed 002 words (2) as "50 % or more failed", which also excludes exactly half responding;
-the protocol's ``min_responding_fraction`` is the bound used here, as the foundation issue states it. Missing frames inside the trial's windows also invalidate it, since its response cannot be
+A trial is excluded if (1) the animal ran faster than 6 cm/s, (2) 50 % or more of the targeted cells failed to
+respond (at least 0.25 z-scored fluorescence above baseline), or (3) registration shows the brain shifted more than
+3 pixels (4.7 µm). With ``min_responding_fraction = 0.5`` a trial is valid only when more than half its targets
+responded; the online pipeline applies the same rule (the protocol copies it into the online settings). Missing frames inside the trial's windows also invalidate it, since its response cannot be
 measured.
 """
 from __future__ import annotations
@@ -56,7 +56,7 @@ def check_trial(exclusion, running_cm_s: np.ndarray, shift_px: np.ndarray,
     if target_response_z is not None and len(target_response_z):
         z = np.asarray(target_response_z, float)
         responding = float(np.mean(z >= exclusion.response_z))
-        if responding < exclusion.min_responding_fraction:
+        if responding <= exclusion.min_responding_fraction:
             flags |= InvalidFlag.TARGETS
     if dropped_frames > 0:
         flags |= InvalidFlag.DROPPED_FRAMES

@@ -72,6 +72,17 @@ def test_cross_field_rules():
                           "power_test": {"power_margin": 2.0}})
 
 
+def test_exclusion_rules_are_set_once_and_reach_the_online_pipeline():
+    base = {"kind": "protocol", "optimizer": {"ensembles": [{"count": 3}]}}
+    p = validate_mapping({**base, "exclusion": {"response_z": 0.4, "min_responding_fraction": 0.3,
+                                                "max_motion_px": 2.0}})
+    assert p.online.response_z_threshold == 0.4
+    assert p.online.max_failed_fraction == pytest.approx(0.7)
+    assert p.online.max_trial_motion_px == 2.0
+    with pytest.raises(ConfigError, match="set these rules once"):
+        validate_mapping({**base, "online": {"response_z_threshold": 0.9}})
+
+
 def test_yaml_errors_and_kinds(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("slm:\n  pitch_um: [1, 2\n")

@@ -54,5 +54,7 @@ def test_exclusion_rules_of_seed_002():
     assert check_trial(ex, [0.0], np.zeros((1, 2)), z).reasons == ["targets"]
     z = np.array([0.25] * 6 + [0.0] * 4)                                              # 60 % responded
     assert check_trial(ex, [0.0], np.zeros((1, 2)), z).valid
+    z = np.array([0.3] * 5 + [0.0] * 5)                            # seed 002: "50 % or more failed" → excluded
+    assert check_trial(ex, [0.0], np.zeros((1, 2)), z).reasons == ["targets"]
     dropped = check_trial(ex, [7.0], np.zeros((1, 2)), None, dropped_frames=2)
     assert dropped.reasons == ["running", "dropped_frames"]

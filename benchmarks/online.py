@@ -1,0 +1,146 @@
+"""Throughput and latency of the online pipeline, with plain baselines measured in the same run.
+
+Targets (issue: online analysis): ≥ 300 frames/s for 512 × 512 frames with 1,000 footprints on one core, and a
+median latency from frame in to updated ΔF/F ≤ 5 ms.
+
+Run:  python benchmarks/online.py [--frames 1000] [--cells 1000] [--size 512]
+
+Prints one JSON object. Baselines: registration by a plain full-resolution phase correlation with numpy's
+complex FFTs; extraction by indexing each footprint and annulus separately; F0 by ``np.percentile`` over the
+window each frame. Threads are pinned to one (the rig runs one process per plane).
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from online import OnlineConfig, OnlinePipeline  # noqa: E402
+
+cv2.setNumThreads(1)
+
+
+def make_scene(rng, size: int, n_cells: int, n_frames: int):
+    """Disk footprints (radius 5 px) on a textured background, and ``n_frames`` noisy shifted frames."""
+    yy, xx = np.mgrid[:size, :size]
+    centres = rng.uniform(8, size - 8, (n_cells, 2))
+    masks = np.zeros((n_cells, size, size), bool)
+    for i, (cy, cx) in enumerate(centres):
+        y0, y1, x0, x1 = int(cy) - 6, int(cy) + 7, int(cx) - 6, int(cx) + 7
+        masks[i, y0:y1, x0:x1] = (yy[y0:y1, x0:x1] - cy) ** 2 + (xx[y0:y1, x0:x1] - cx) ** 2 <= 25
+    scene = cv2.GaussianBlur(rng.random((size, size)).astype(np.float32), (0, 0), 4) * 200 + 50
+    scene += masks.sum(axis=0) * 100.0
+    frames = []
+    for _ in range(n_frames):
+        dy, dx = rng.normal(0, 1.5, 2)
+        warp = np.float32([[1, 0, dx], [0, 1, dy]])
+        img = cv2.warpAffine(scene, warp, (size, size), borderMode=cv2.BORDER_REFLECT)
+        frames.append((img + rng.normal(0, 10, img.shape)).astype(np.uint16))
+    return masks, frames
+
+
+def time_calls(fn, args_list) -> np.ndarray:
+    out = np.empty(len(args_list))
+    for i, args in enumerate(args_list):
+        t0 = time.perf_counter()
+        fn(*args)
+        out[i] = time.perf_counter() - t0
+    return out
+
+
+def bench_pipeline(masks, frames, n_timed: int, config: OnlineConfig) -> dict:
+    pipe = OnlinePipeline(masks, config=config)
+    warm = config.reference_frames + 20
+    for i in range(warm):
+        pipe.process(frames[i % len(frames)], frame_index=i)
+    lat = np.empty(n_timed)
+    t_start = time.perf_counter()
+    for j in range(n_timed):
+        i = warm + j
+        t0 = time.perf_counter()
+        pipe.process(frames[i % len(frames)], frame_index=i)
+        lat[j] = time.perf_counter() - t0
+    total = time.perf_counter() - t_start
+    # Stage costs on a steady-state frame.
+    f32 = frames[0].astype(np.float32)
+    reg = time_calls(pipe.motion.register, [(f32,)] * 100)
+    registered, _ = pipe.motion.register(f32)
+    ext = time_calls(pipe.footprints.extract, [(registered,)] * 100)
+    vals = [(np.random.default_rng(k).normal(100, 5, pipe.n_cells).astype(np.float32),) for k in range(100)]
+    base = time_calls(pipe.extractor.baseline.push, vals)
+    return dict(frames_per_s=n_timed / total, latency_median_ms=1e3 * float(np.median(lat)),
+                latency_p95_ms=1e3 * float(np.percentile(lat, 95)), latency_max_ms=1e3 * float(lat.max()),
+                stage_ms=dict(registration=1e3 * float(np.median(reg)), extraction=1e3 * float(np.median(ext)),
+                              baseline_f0=1e3 * float(np.median(base))),
+                report=pipe.report()["counts"])
+
+
+def plain_registration_ms(frames, n: int = 30) -> float:
+    """Full-resolution phase correlation with numpy complex FFTs and an integer peak (no subpixel)."""
+    ref = np.fft.fft2(frames[0].astype(np.float64))
+    def reg(f):
+        c = np.fft.fft2(f.astype(np.float64)) * np.conj(ref)
+        corr = np.fft.ifft2(c / (np.abs(c) + 1e-9)).real
+        np.unravel_index(np.argmax(corr), corr.shape)
+    return 1e3 * float(np.median(time_calls(reg, [(frames[i % len(frames)],) for i in range(n)])))
+
+
+def plain_extraction_ms(pipe_footprints, frame, n: int = 10) -> float:
+    """Each footprint and annulus as its own index array (a per-cell loop)."""
+    m = pipe_footprints.matrix
+    rows = [m.indices[m.indptr[i]:m.indptr[i + 1]] for i in range(m.shape[0])]
+    weights = [m.data[m.indptr[i]:m.indptr[i + 1]] for i in range(m.shape[0])]
+    flat = frame.ravel()
+    def ext():
+        return np.array([np.dot(flat[r], w) for r, w in zip(rows, weights)])
+    return 1e3 * float(np.median(time_calls(ext, [()] * n)))
+
+
+def plain_percentile_ms(n_cells: int, window: int, n: int = 10) -> float:
+    hist = np.random.default_rng(0).normal(100, 5, (n_cells, window)).astype(np.float32)
+    return 1e3 * float(np.median(time_calls(lambda: np.percentile(hist, 10, axis=1), [()] * n)))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=1000, help="timed frames")
+    ap.add_argument("--cells", type=int, default=1000)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    masks, frames = make_scene(rng, args.size, args.cells, 64)
+    config = OnlineConfig()
+    ours = bench_pipeline(masks, frames, args.frames, config)
+    pipe = OnlinePipeline(masks, config=config)
+    plain = dict(registration=plain_registration_ms(frames),
+                 extraction=plain_extraction_ms(pipe.footprints, frames[0].astype(np.float32)),
+                 baseline_f0=plain_percentile_ms(args.cells, config.baseline_window_frames))
+    out = dict(
+        setup=dict(size=args.size, cells=args.cells, timed_frames=args.frames, threads=1,
+                   neuropil_pixels_median=int(np.median(pipe.footprints.neuropil_pixels))),
+        pipeline=ours,
+        targets=dict(frames_per_s=300.0, latency_median_ms=5.0),
+        meets=dict(frames_per_s=ours["frames_per_s"] >= 300.0, latency=ours["latency_median_ms"] <= 5.0),
+        plain_stage_ms=plain,
+        speedup_vs_plain={k: plain[k] / ours["stage_ms"][k] for k in plain},
+        plain_frames_per_s=1e3 / sum(plain.values()),
+        speedup_total=ours["frames_per_s"] / (1e3 / sum(plain.values())),
+    )
+    print(json.dumps(out, indent=2, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

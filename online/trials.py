@@ -1,0 +1,179 @@
+"""Trial alignment: events → frame windows → one response per cell per trial, computed as trials complete.
+
+A trial's baseline window is the ``trial_baseline_frames`` frames before ``onset_frame``; its response window runs
+from ``onset_frame`` up to (not including) ``offset_frame + response_extra_frames``. The trial response is the
+mean ΔF/F in the response window minus the mean in the baseline window (frames that were dropped or rejected are
+left out of both means). Seed 002's motion exclusion applies per trial: the largest registration shift within
+the two windows must not exceed ``max_trial_motion_px`` (3 px).
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from typing import Hashable, Optional, Sequence
+
+import numpy as np
+
+KINDS = ("grating", "blank", "photostim")
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """One trial as the rig announces it. ``offset_frame`` may come later (:meth:`TrialAligner.end`).
+
+    ``direction_deg`` is the grating's direction of motion in [0, 360) (``grating`` only); ``ensemble`` names the
+    hologram (``photostim``; empty for a no-stimulation control), ``targets`` are the footprint indices it
+    targets and ``power_mw`` the per-cell power of a power-test trial.
+    """
+
+    trial: Hashable
+    kind: str
+    onset_frame: int
+    offset_frame: Optional[int] = None
+    direction_deg: Optional[float] = None
+    ensemble: Optional[str] = None
+    targets: Optional[tuple[int, ...]] = None
+    power_mw: Optional[float] = None
+
+
+def validate_event(event: TrialEvent, n_cells: int) -> Optional[str]:
+    """Why ``event`` cannot be used, or None when it can."""
+    if event.kind not in KINDS:
+        return f"trial {event.trial!r}: kind {event.kind!r} is not one of {KINDS}"
+    if event.onset_frame is None or event.onset_frame < 0:
+        return f"trial {event.trial!r}: onset_frame must be a frame index ≥ 0, got {event.onset_frame}"
+    if event.offset_frame is not None and event.offset_frame <= event.onset_frame:
+        return f"trial {event.trial!r}: offset_frame {event.offset_frame} is not after onset {event.onset_frame}"
+    if event.kind == "grating" and (event.direction_deg is None or not math.isfinite(event.direction_deg)):
+        return f"trial {event.trial!r}: a grating needs direction_deg"
+    if event.targets is not None and any(not 0 <= t < n_cells for t in event.targets):
+        return f"trial {event.trial!r}: targets must be footprint indices 0 … {n_cells - 1}"
+    if event.power_mw is not None and not (math.isfinite(event.power_mw) and event.power_mw >= 0):
+        return f"trial {event.trial!r}: power_mw must be a finite power ≥ 0, got {event.power_mw}"
+    return None
+
+
+@dataclass
+class TrialRecord:
+    """A completed trial: its event, response per cell (ΔF/F units) and quality flags."""
+
+    event: TrialEvent
+    response: np.ndarray          # mean ΔF/F in the response window − mean in the baseline window, per cell
+    baseline: np.ndarray          # mean ΔF/F in the baseline window, per cell
+    max_shift_px: float           # largest registration shift within the windows (NaN if none)
+    n_baseline_frames: int
+    n_response_frames: int
+    motion_excluded: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """Usable: not excluded for motion and both windows had frames."""
+        return not self.motion_excluded and self.n_baseline_frames > 0 and self.n_response_frames > 0
+
+
+class FrameHistory:
+    """The last ``length`` frames' ΔF/F (cells × frames ring, NaN where a frame is missing) and shift sizes."""
+
+    def __init__(self, n_cells: int, length: int):
+        self.length = int(length)
+        self._dff = np.full((self.length, n_cells), np.nan, np.float32)
+        self._shift = np.full(self.length, np.nan, np.float32)
+        self._have = np.full(self.length, -1, np.int64)  # frame index held in each slot
+        self.latest = -1
+
+    def put(self, index: int, dff: Optional[np.ndarray], shift_px: float) -> None:
+        """Store frame ``index`` (``dff`` None for a rejected frame); frames skipped in between become missing."""
+        slot = index % self.length
+        if dff is None:
+            self._dff[slot] = np.nan
+        else:
+            self._dff[slot] = dff
+        self._shift[slot] = shift_px
+        self._have[slot] = index
+        self.latest = max(self.latest, index)
+
+    def oldest_available(self) -> int:
+        return max(0, self.latest - self.length + 1)
+
+    def window(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ΔF/F frames × cells, shifts) for frames ``start … stop-1`` that are held; missing ones dropped."""
+        idx = np.arange(max(start, 0), stop)
+        slots = idx % self.length
+        held = self._have[slots] == idx
+        slots = slots[held]
+        dff = self._dff[slots]
+        finite = np.isfinite(dff[:, 0]) if dff.shape[1] else np.ones(len(slots), bool)
+        return dff[finite], self._shift[slots]
+
+
+class TrialAligner:
+    """Pending trials, completed in order of their window end as frames arrive."""
+
+    def __init__(self, baseline_frames: int, extra_frames: int, max_motion_px: float):
+        self.baseline_frames, self.extra_frames = int(baseline_frames), int(extra_frames)
+        self.max_motion_px = float(max_motion_px)
+        self.pending: dict[Hashable, TrialEvent] = {}
+        self._queue: list[tuple[int, int, Hashable]] = []  # (end frame, order, trial)
+        self._order = 0
+
+    def end_frame(self, event: TrialEvent) -> int:
+        """First frame after the response window."""
+        return int(event.offset_frame) + self.extra_frames
+
+    def add(self, event: TrialEvent) -> None:
+        self.pending[event.trial] = event
+        if event.offset_frame is not None:
+            heapq.heappush(self._queue, (self.end_frame(event), self._order, event.trial))
+            self._order += 1
+
+    def set_offset(self, trial: Hashable, offset_frame: int) -> TrialEvent:
+        old = self.pending[trial]
+        event = TrialEvent(**{**old.__dict__, "offset_frame": int(offset_frame)})
+        self.add(event)
+        return event
+
+    def due(self, latest_frame: int) -> list[TrialEvent]:
+        """Trials whose response window ended at or before ``latest_frame`` (removed from pending)."""
+        done = []
+        while self._queue and self._queue[0][0] - 1 <= latest_frame:
+            _, _, trial = heapq.heappop(self._queue)
+            event = self.pending.get(trial)
+            if event is not None and event.offset_frame is not None and self.end_frame(event) - 1 <= latest_frame:
+                done.append(self.pending.pop(trial))
+        return done
+
+    def compute(self, event: TrialEvent, history: FrameHistory) -> TrialRecord:
+        """The trial's response from the frames in ``history``."""
+        onset, end = int(event.onset_frame), self.end_frame(event)
+        base, base_shift = history.window(onset - self.baseline_frames, onset)
+        resp, resp_shift = history.window(onset, end)
+        notes = []
+        if base.shape[0] == 0:
+            notes.append("no baseline frames")
+        if resp.shape[0] == 0:
+            notes.append("no response frames")
+        n_cells = base.shape[1]
+        base_mean = base.mean(axis=0) if base.shape[0] else np.full(n_cells, np.nan, np.float32)
+        resp_mean = resp.mean(axis=0) if resp.shape[0] else np.full(n_cells, np.nan, np.float32)
+        shifts = np.concatenate([base_shift, resp_shift])
+        shifts = shifts[np.isfinite(shifts)]
+        max_shift = float(shifts.max()) if shifts.size else math.nan
+        return TrialRecord(event, (resp_mean - base_mean).astype(np.float32), base_mean.astype(np.float32),
+                           max_shift, int(base.shape[0]), int(resp.shape[0]),
+                           bool(shifts.size and max_shift > self.max_motion_px), notes)
+
+
+def baseline_deviations(event: TrialEvent, history: FrameHistory, baseline_frames: int) -> np.ndarray:
+    """ΔF/F of the trial's baseline frames minus their mean (frames × cells), for pooling the noise s.d."""
+    onset = int(event.onset_frame)
+    base, _ = history.window(onset - baseline_frames, onset)
+    return base - base.mean(axis=0) if base.shape[0] else base
+
+
+def stack_responses(records: Sequence[TrialRecord], n_cells: int) -> np.ndarray:
+    """Trials × cells array of the records' responses."""
+    if not records:
+        return np.zeros((0, n_cells), np.float32)
+    return np.stack([r.response for r in records]).astype(np.float32)
