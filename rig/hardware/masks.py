@@ -10,9 +10,8 @@ from typing import Optional
 
 import numpy as np
 
+from holography.lut import PhaseLUT
 from rig.hardware.errors import MaskError
-
-TWO_PI = 2.0 * np.pi
 
 
 def level_dtype(bit_depth: int) -> np.dtype:
@@ -58,16 +57,16 @@ def check_lut(lut: np.ndarray, bit_depth: int) -> np.ndarray:
 
 def linear_lut(bit_depth: int) -> np.ndarray:
     """The LUT that maps phase 2π·k/2^bits to level k (no device calibration)."""
-    dtype = level_dtype(bit_depth)
-    return np.arange(2 ** bit_depth, dtype=np.int64).astype(dtype)
+    return PhaseLUT.linear(level_dtype(bit_depth).itemsize * 8).levels
 
 
 def phase_to_levels(phase_rad: np.ndarray, shape: tuple[int, int], bit_depth: int,
                     lut: Optional[np.ndarray] = None) -> np.ndarray:
     """Phase masks (n, rows, cols) in radians → device levels through ``lut`` (default :func:`linear_lut`).
 
-    Phases are wrapped to [0, 2π); entry k of the LUT is the level of phase 2π·k/len(lut). Every phase must be
-    finite and the masks float32 (float64 is accepted and converted).
+    Checks first (float32/float64, the SLM's shape, every phase finite), then converts with the holography
+    package's :class:`holography.lut.PhaseLUT` (wrapped to [0, 2π), nearest phase step), the one phase → level
+    conversion of holostim.
     """
     phase = np.asarray(phase_rad)
     if phase.dtype not in (np.float32, np.float64):
@@ -80,8 +79,5 @@ def phase_to_levels(phase_rad: np.ndarray, shape: tuple[int, int], bit_depth: in
     if not finite.all():
         where = np.argwhere(~finite)[0]
         raise MaskError(f"phase mask {where[0]} has a non-finite value at pixel ({where[1]}, {where[2]})")
-    lut = linear_lut(bit_depth) if lut is None else check_lut(lut, bit_depth)
-    n = lut.size
-    index = np.floor(phase.astype(np.float32, copy=False) * np.float32(n / TWO_PI)).astype(np.int64)
-    np.remainder(index, n, out=index)  # wraps phase to [0, 2π), robust to float rounding at 2π
-    return lut[index]
+    levels = linear_lut(bit_depth) if lut is None else check_lut(lut, bit_depth)
+    return PhaseLUT(levels, bit_depth).phase_to_levels(phase)

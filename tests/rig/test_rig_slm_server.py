@@ -31,8 +31,8 @@ def test_phases_are_converted_through_the_lut(slm_server):
     lut = rng.integers(0, 256, 256, dtype=np.uint8)
     client.load_masks(phase, lut=lut)
     client.show(1)
-    # level of phase φ = lut[floor(wrap(φ)/2π · 256)]
-    expected = lut[np.floor(np.mod(phase[1].astype(np.float64), 2 * np.pi) / (2 * np.pi) * 256).astype(int) % 256]
+    # level of phase φ = lut[round(wrap(φ)/2π · 256)]: the nearest of the LUT's 256 phase steps
+    expected = lut[np.floor(np.mod(phase[1].astype(np.float64), 2 * np.pi) / (2 * np.pi) * 256 + 0.5).astype(int) % 256]
     agree = np.mean(slm.current == expected)
     assert agree > 0.999  # float32 rounding may move a phase exactly on a bin edge
     np.testing.assert_array_equal(slm.current, phase_to_levels(phase, SLM_SHAPE, 8, lut)[1])
