@@ -17,12 +17,13 @@ the two-photon excitation spots of the shown mask, at their true (hidden-mapping
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 import scipy.sparse as sp
 from scipy import ndimage
+
+from rig.hardware.frames import Frame  # the simulated scanner implements the rig's ImagingSource
 
 from .activity import Activity
 from .config import SimConfig
@@ -32,27 +33,6 @@ from .population import Population
 _MARGIN_PX = 24          # motion range the canvas allows, pixels
 _EDGE_FRACTION = 0.08    # artefact occupies this fraction of columns at each line end
 _FLYBACK_FRACTION = 0.1  # part of a frame period spent on flyback
-
-
-@dataclass(frozen=True)
-class SimFrame:
-    """Stand-in for :class:`rig.hardware.frames.Frame` when the rig package is not importable."""
-
-    counter: int
-    timestamp_s: float
-    received_s: float
-    plane: int
-    channel: int
-    image: np.ndarray
-    z_um: float = 0.0
-
-
-def _frame_type():
-    try:
-        from rig.hardware.frames import Frame
-        return Frame
-    except ImportError:  # pragma: no cover
-        return SimFrame
 
 
 class MockScanner:
@@ -234,7 +214,7 @@ class MockScanner:
             if self.rng.random() < self.config.dropped_frame_rate:
                 continue
             img16 = np.clip(image, -32768, 32767).astype(np.int16)
-            return _frame_type()(counter=counter, timestamp_s=t, received_s=float(self._clock()), plane=plane,
+            return Frame(counter=counter, timestamp_s=t, received_s=float(self._clock()), plane=plane,
                                  channel=1, image=img16, z_um=float(self.pop.planes_z_um[plane]))
 
     def red_image(self, plane: int = 0) -> np.ndarray:
