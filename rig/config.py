@@ -91,7 +91,9 @@ class LaserConfig(_Strict):
     """Stimulation laser and its power modulator. The maxima are a safety limit enforced before any output."""
 
     driver: Literal["sim", "nidaq"] = Field("sim", description="power control driver (NI-DAQ → Pockels cell)")
-    max_power_per_target_mw: float = Field(130.0, gt=0, description="most power any one target may receive, mW")
+    max_power_per_target_mw: float = Field(
+        200.0, gt=0, description="most laser power allotted to any one target, mW at the sample: its share of the "
+        "hologram's laser power before diffraction losses, an upper bound on what the target receives")
     max_total_power_mw: float = Field(2000.0, gt=0, description="most total laser power at the sample, mW")
     pulse_ms: float = Field(5.0, gt=0, description="default pulse width, ms (seed 002: 5 ms)")
     daq_channel: Optional[str] = Field(None, description="NI-DAQ analog output, e.g. 'Dev1/ao0'")

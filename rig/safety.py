@@ -4,8 +4,10 @@ Every request for stimulation power goes through :meth:`LaserGuard.check` before
 driver, and every laser driver checks again with its own guard just before it writes to the hardware (a second
 line of defence). The limits come from the rig profile (:class:`rig.config.LaserConfig`):
 ``max_power_per_target_mw`` (no single target above it) and ``max_total_power_mw`` (the sum at the sample).
-Seed 002 ("Holographic stimulation") tests powers of 12.5–100 mW per cell and stimulates at 1.1–1.2 × the
-stimmable power, so the default per-target limit is 130 mW.
+A target's power here is its share of the hologram's laser power, before the hologram's diffraction losses, so it
+bounds what the target receives from above. Seed 002 ("Holographic stimulation") tests 12.5–100 mW per cell and
+stimulates at 1.1–1.2 × the stimmable power; at a diffraction efficiency of 0.6 or more that needs at most 200 mW
+of share, the default per-target limit.
 """
 from __future__ import annotations
 

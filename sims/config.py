@@ -76,7 +76,9 @@ class SimConfig(BaseModel):
         60.0, gt=0, description="photons per soma pixel per frame at rest (sets shot noise)")
     neuropil_fraction: float = Field(0.3, ge=0, description="neuropil brightness relative to a resting soma")
     drift_fraction_per_hour: float = Field(0.1, ge=0, description="slow baseline drift, fraction per hour")
-    motion_step_px: float = Field(0.15, ge=0, description="s.d. of the rigid-motion random walk per frame, pixels")
+    motion_step_px: float = Field(
+        0.05, ge=0, description="s.d. of the rigid-motion random walk per frame, pixels; with its 200-frame "
+                       "relaxation the wander has a stationary s.d. of 10× this (0.5 px), so few trials pass 3 px")
     motion_jump_rate_hz: float = Field(0.005, ge=0, description="rate of sudden motion jumps, per second")
     motion_jump_px: float = Field(4.0, ge=0, description="s.d. of a motion jump, pixels")
     stim_artifact_photons: float = Field(

@@ -36,7 +36,7 @@ class SimulatedMicroscope:
 
     def __init__(self, *, slm_shape=(1152, 1920), pitch_um=9.2, wavelength_um=1.04, focal_length_um=10000.0,
                  pixel_fill_fraction=1.0, defocus_sigma_um=300.0, bit_depth=8, settle_time_ms=3.0,
-                 max_power_per_target_mw=130.0, max_total_power_mw=2000.0, planes_z_um=(-30.0, 0.0, 30.0),
+                 max_power_per_target_mw=200.0, max_total_power_mw=2000.0, planes_z_um=(-30.0, 0.0, 30.0),
                  fov_um=(800.0, 800.0), pixels=(512, 512), volume_rate_hz=6.0,
                  sim_config: Optional[SimConfig] = None, seed: int = 0, clock: Optional[SimClock] = None):
         self.config = sim_config or SimConfig()

@@ -91,7 +91,7 @@ class MockScanner:
     def _build_plane(self, p: int) -> dict:
         cells = np.flatnonzero(self.pop.plane == p)
         s_full = self._footprints(cells)
-        pix = np.unique(s_full.indices) if s_full.nnz else np.zeros(0, dtype=np.int64)
+        pix = np.flatnonzero(np.diff(s_full.indptr))            # canvas pixels any footprint covers
         compact = s_full[pix].tocsr().astype(np.float32)        # rows: footprint pixels only
         texture = ndimage.gaussian_filter(self.rng.standard_normal(self.canvas_shape), 6.0)
         texture = 1.0 + 0.5 * texture / (texture.std() + 1e-12)

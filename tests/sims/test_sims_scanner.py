@@ -68,10 +68,40 @@ def test_photostimulation_lights_up_targets_and_makes_an_artefact(small):
     assert edge > quiet + 5
 
 
+def _centre_pixels(m, cells):
+    pop, (uy, ux) = m.population, m.scanner.um_per_px
+    return (np.round(pop.xyz_um[cells, 1] / uy).astype(int), np.round(pop.xyz_um[cells, 0] / ux).astype(int))
+
+
+def test_somata_are_drawn_at_their_cells_and_brighten_when_they_fire(small):
+    m = small(3, motion_step_px=0.0, motion_jump_rate_hz=0.0)
+    pop = m.population
+    cells = np.flatnonzero(pop.plane == 1)
+    rows, cols = _centre_pixels(m, cells)
+    inside = (rows > 2) & (rows < 253) & (cols > 2) & (cols < 253)
+    rest = m.scanner.render(1, 1.0).astype(np.float64)
+    ring = rest[np.clip(rows[inside] + 8, 0, 255), np.clip(cols[inside] + 8, 0, 255)]
+    # the soma (nucleus dimmed, cytoplasm bright) stands out against neuropil 8 px away
+    soma = np.array([rest[r - 2:r + 3, c - 2:c + 3].max() for r, c in zip(rows[inside], cols[inside])])
+    assert np.median(soma) > np.median(ring) * 1.3
+    fired = cells[inside][:20]
+    before = m.scanner.render(1, 2.0).astype(np.float64)
+    p_spike = np.zeros(pop.n)
+    p_spike[fired] = 1.0                                   # ten certain spikes in each fired cell
+    m.activity.add_train(2.0 + 0.1 * np.arange(10), p_spike, np.zeros(pop.n))
+    after = m.scanner.render(1, 3.5).astype(np.float64)
+    r, c = _centre_pixels(m, fired)
+    gain = [after[y - 2:y + 3, x - 2:x + 3].mean() - before[y - 2:y + 3, x - 2:x + 3].mean() for y, x in zip(r, c)]
+    quiet = cells[inside][40:60]
+    r, c = _centre_pixels(m, quiet)
+    drift = [after[y - 2:y + 3, x - 2:x + 3].mean() - before[y - 2:y + 3, x - 2:x + 3].mean() for y, x in zip(r, c)]
+    assert np.median(gain) > np.median(drift) + 20.0
+
+
 def test_laser_refuses_unsafe_power(small):
     m = small()
     with pytest.raises(Exception) as err:
-        m.laser.set_power([200.0, 10.0, 10.0])                 # above 130 mW per target
+        m.laser.set_power([250.0, 10.0, 10.0])                 # above 200 mW per target
     assert getattr(err.value, "exit_code", None) == 2
     assert m.laser.total_mw == 0.0
 
