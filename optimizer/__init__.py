@@ -1,4 +1,14 @@
-"""Discrete ensemble optimizer (seed 002, Methods, "Discrete optimizer"): eligible cells → ensembles."""
-from .spec import CriterionWeights, EnsembleGroup, OptimizerSpec, Range
+"""Discrete ensemble optimizer (seed 002, Methods, "Discrete optimizer"): eligible cells → ensembles.
 
-__all__ = ["CriterionWeights", "EnsembleGroup", "OptimizerSpec", "Range"]
+Pure computation (numpy): :func:`design_ensembles` takes a :class:`CellTable` (or a DataFrame) and an
+:class:`OptimizerSpec` and returns an :class:`OptimizationResult`.
+"""
+from .cells import CellTable, cells_from_frame, read_cells
+from .design import EnsembleRecord, OptimizationResult, design_ensembles
+from .errors import InfeasibleSpec, OptimizerError
+from .spec import CriterionWeights, EnsembleGroup, OptimizerSpec, Range
+from .synthetic import synthetic_cells
+
+__all__ = ["CellTable", "CriterionWeights", "EnsembleGroup", "EnsembleRecord", "InfeasibleSpec",
+           "OptimizationResult", "OptimizerError", "OptimizerSpec", "Range", "cells_from_frame",
+           "design_ensembles", "read_cells", "synthetic_cells"]

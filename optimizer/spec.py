@@ -141,7 +141,11 @@ class OptimizerSpec(_Strict):
     min_distance_um: float = Field(
         30.0, ge=0, description="(5, hard) no two cells of one ensemble closer than this, 3D µm (seed 002: 30 µm)")
     time_budget_s: float = Field(2.0, gt=0, description="wall-time budget of the search, seconds")
-    restarts: int = Field(4, ge=1, description="independent restarts; the best result is kept")
+    restarts: int = Field(1, ge=1, description="independent restarts sharing the sweeps; the best result is kept "
+                                               "(at a 2-s budget one long chain beats several short ones)")
+    sweeps: Optional[int] = Field(
+        None, ge=1, le=10000, description="annealing sweeps per restart (every slot of every ensemble once); "
+        "default: 18 shared by the restarts (fits the default time budget)")
     seed: int = Field(0, ge=0, description="random seed of the search")
 
     @model_validator(mode="after")

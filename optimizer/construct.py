@@ -1,0 +1,142 @@
+"""Starting designs that meet every hard rule: random, or built greedily cell by cell."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InfeasibleSpec
+from .problem import Problem
+
+
+def _packing_message(problem: Problem, n: int) -> str:
+    cap = problem.limits.max_total_power_mw
+    msg = (f"cannot place {n} cells at least {problem.limits.min_distance_um:g} µm apart among the "
+           f"{problem.n_cells} eligible cells")
+    if cap is not None:
+        msg += f" within the total power limit of {cap:g} mW"
+    return msg + "; lower 'cells' or 'min_distance_um', or provide more eligible cells"
+
+
+def _allowed(problem: Problem, near: np.ndarray, chosen: list, n: int) -> np.ndarray:
+    """Cells that may join a partial ensemble: not within the minimum distance of a member, and leaving room
+    under the total-power limit for the remaining members at the lowest power on offer."""
+    allowed = near == 0
+    cap = problem.limits.max_total_power_mw
+    if cap is not None:
+        power = problem.cells.power_mw
+        left = n - len(chosen) - 1
+        allowed &= power[chosen].sum() + power + left * power.min() <= cap
+    return allowed
+
+
+def random_feasible(problem: Problem, rng: np.random.Generator) -> list[np.ndarray]:
+    """One random design that meets every hard rule: cells drawn one at a time among those still allowed."""
+    members = []
+    for plan in problem.plans:
+        near = np.zeros(problem.n_cells, dtype=np.int32)
+        chosen: list[int] = []
+        for _ in range(plan.n_cells):
+            options = np.flatnonzero(_allowed(problem, near, chosen, plan.n_cells))
+            if len(options) == 0:
+                raise InfeasibleSpec(_packing_message(problem, plan.n_cells))
+            c = int(options[rng.integers(len(options))])
+            chosen.append(c)
+            near += problem.close[c]
+        members.append(np.array(chosen, dtype=np.int64))
+    return members
+
+
+def suitable(problem: Problem, e: int) -> np.ndarray:
+    """Cells that fit ensemble e's tuning on their own: for cotuned, OSI above the mean-OSI threshold and
+    orientation within the tolerance of the target; for untuned, OSI below the threshold."""
+    from .tuning import angular_distance_deg
+
+    plan, cells = problem.plans[e], problem.cells
+    if plan.tuning == "cotuned":
+        ok = cells.osi > plan.mean_osi[0]
+        if plan.target_deg is not None:
+            ok &= angular_distance_deg(cells.orientation_deg, plan.target_deg) <= plan.tolerance_deg
+        return ok
+    if plan.tuning == "untuned":
+        return cells.osi < plan.mean_osi[1]
+    return np.ones(problem.n_cells, dtype=bool)
+
+
+def local_start(problem: Problem, e: int, rng: np.random.Generator) -> np.ndarray:
+    """A random start for ensemble e placed around one suitable cell: members drawn among the cells within half
+    the spatial rule's upper bound of it, suitable cells first. Compact ensembles then start in a place that can
+    meet their rules, instead of having to crawl there swap by swap."""
+    plan = problem.plans[e]
+    good = suitable(problem, e)
+    centres = np.flatnonzero(good) if good.any() else np.arange(problem.n_cells)
+    centre = int(centres[rng.integers(len(centres))])
+    radius = min(plan.spatial_um[1] / 2.0, 1e9)
+    nearby = problem.dist_um[centre] <= radius
+    near = np.zeros(problem.n_cells, dtype=np.int32)
+    chosen: list[int] = []
+    for _ in range(plan.n_cells):
+        allowed = _allowed(problem, near, chosen, plan.n_cells)
+        for pool in (allowed & nearby & good, allowed & nearby, allowed):
+            if pool.any():
+                break
+        else:
+            raise InfeasibleSpec(_packing_message(problem, plan.n_cells))
+        options = np.flatnonzero(pool)
+        c = int(options[rng.integers(len(options))])
+        chosen.append(c)
+        near += problem.close[c]
+    return np.array(chosen, dtype=np.int64)
+
+
+def _design_alone(problem: Problem, e: int, rng: np.random.Generator, counts: np.ndarray, sweeps: int,
+                  tries: int) -> tuple[np.ndarray, float]:
+    """Best of ``tries`` short anneals of ensemble e alone (others fixed, counted for criterion 1), each from a
+    local start (ensembles with a finite spatial bound) or a random one."""
+    from .problem import single_ensemble
+    from .search import anneal
+
+    sub = single_ensemble(problem, e)
+    local = np.isfinite(problem.plans[e].spatial_um[1])
+    best, best_cost = None, np.inf
+    for _ in range(tries if local else 1):
+        start = [local_start(problem, e, rng)] if local else random_feasible(sub, rng)
+        found, cost, _ = anneal(sub, start, rng, sweeps, exchanges=False, base_counts=counts)
+        if cost < best_cost:
+            best, best_cost = found[0], cost
+    return best, best_cost
+
+
+def sequential_start(problem: Problem, rng: np.random.Generator, sweeps: int = 5, tries: int = 2,
+                     verify=None) -> list[np.ndarray]:
+    """Design the ensembles one after another, each alone by short anneals from ``tries`` local starts (the
+    best kept), counting the cells earlier ensembles hold (criterion 1). Each ensemble then starts out meeting
+    its rules where it can, and the joint search only has to trade cells between them. ``verify(e)`` is called
+    for an ensemble that misses a rule (the feasibility check raises there if it cannot be met at all)."""
+    from .evaluate import ensemble_figures
+
+    counts = np.zeros(problem.n_cells, dtype=np.int64)
+    members: list = [None] * problem.n_ensembles
+    for e in rng.permutation(problem.n_ensembles):
+        e = int(e)
+        members[e], _ = _design_alone(problem, e, rng, counts, sweeps, tries)
+        if verify is not None and not all(ensemble_figures(problem, e, members[e])["rules"].values()):
+            verify(e)
+        counts[members[e]] += 1
+    return members
+
+
+def repair(problem: Problem, members: list[np.ndarray], rng: np.random.Generator, sweeps: int = 10,
+           tries: int = 4) -> list[np.ndarray]:
+    """Redesign, alone, every ensemble that misses a rule (others fixed and counted), keeping the new version
+    when it meets the rules. A last resort for an ensemble the joint search left in a bad place."""
+    from .evaluate import ensemble_figures
+
+    members = [m.copy() for m in members]
+    for e in range(problem.n_ensembles):
+        if all(ensemble_figures(problem, e, members[e])["rules"].values()):
+            continue
+        counts = np.bincount(np.concatenate(members), minlength=problem.n_cells).astype(np.int64)
+        counts[members[e]] -= 1
+        candidate, _ = _design_alone(problem, e, rng, counts, sweeps, tries)
+        if all(ensemble_figures(problem, e, candidate)["rules"].values()):
+            members[e] = candidate
+    return members
