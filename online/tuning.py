@@ -240,7 +240,7 @@ def one_way_anova(responses: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def tuning_from_responses(responses: np.ndarray, directions_deg, *, blank: Optional[np.ndarray] = None,
                           conditions_deg=None, alpha: float = 0.05, po_method: str = "fit",
-                          tuned_osi_threshold: float = 0.25) -> TuningResult:
+                          tuned_osi_threshold: float = 0.25, subtract_blank: bool = True) -> TuningResult:
     """Tuning curves, PO, OSI, gOSI, fit and ANOVA responsiveness from trial responses.
 
     Parameters
@@ -249,6 +249,11 @@ def tuning_from_responses(responses: np.ndarray, directions_deg, *, blank: Optio
     directions_deg : per trial, the grating direction in degrees; NaN marks a blank trial (or pass ``blank``).
     blank : optional boolean per trial, True for blank (no-grating) trials.
     conditions_deg : the directions that make the tuning curve (default: those present, sorted).
+    subtract_blank : when blank trials exist, the tuning curve is the mean response minus the mean blank
+        response. The blank measures what a response window shows without a grating — with GCaMP6s and short
+        inter-trial intervals mostly the decay of the previous trial's response, which makes baseline-referenced
+        responses negative on average. Left in, that offset pushes the orthogonal response below zero, where
+        rectification turns it into 0 and inflates OSI; referenced to the blank, OSI follows the evoked tuning.
     """
     r = np.asarray(responses, np.float64)
     if r.ndim != 2:
@@ -276,6 +281,8 @@ def tuning_from_responses(responses: np.ndarray, directions_deg, *, blank: Optio
     blank_r = r[is_blank]
     with np.errstate(invalid="ignore"):
         blank_mean = np.nanmean(blank_r, axis=0) if blank_r.shape[0] else np.full(n_cells, np.nan)
+    if subtract_blank:
+        mean = mean - np.nan_to_num(blank_mean)[:, None]
     labels = np.where(is_blank, -1.0, dirs)
     keep = is_blank | np.isin(np.round(dirs, 6), np.round(cond, 6))
     p = one_way_anova(r[keep], labels[keep])

@@ -69,3 +69,20 @@ def test_tuning_from_responses_with_blanks():
     assert abs(r.blank_mean[0]) < 0.05
     with pytest.raises(OnlineError):
         tuning_from_responses(responses, dirs_b[:-1])
+
+
+def test_blank_response_is_the_zero_of_the_tuning_curve():
+    """With slow indicators the pre-stimulus baseline still holds the previous trial's decay, so every
+    baseline-referenced response (blank included) is offset downwards. Referenced to the blank, OSI is the
+    evoked tuning's; without it the orthogonal response is rectified to 0 and OSI is inflated."""
+    directions = np.tile(np.arange(0.0, 360.0, 45.0), 6)
+    directions = np.concatenate([directions, np.full(6, np.nan)])        # six blank trials
+    evoked = 0.1 + 0.2 * np.exp(2 * (np.cos(2 * np.deg2rad(directions)) - 1))   # PO 0°: OSI ≈ 0.63
+    evoked = np.where(np.isnan(directions), 0.0, evoked)
+    responses = (evoked - 0.12)[:, None]                                   # the same offset on every trial
+    referenced = tuning_from_responses(responses, directions)
+    raw = tuning_from_responses(responses, directions, subtract_blank=False)
+    truth = (0.3 - 0.1 - 0.2 * np.exp(-4)) / (0.3 + 0.1 + 0.2 * np.exp(-4))
+    assert referenced.osi[0] == pytest.approx(truth, abs=1e-6)
+    assert raw.osi[0] == pytest.approx(1.0)
+    np.testing.assert_allclose(referenced.mean[0], evoked[:8], atol=1e-12)
