@@ -9,7 +9,9 @@ Problem: 20 ensembles × 10 cells (configs/optimizer/oldenburg2024.yaml: compact
 Figures:
 * ours — design_ensembles with the spec's 2-s budget and one restart (one long chain beats several short ones
   at equal time), several seeds: wall time, cost, rules met; also with the preset's restarts;
-* reference — best cost of many long runs (``--long-sweeps`` sweeps, one restart, no time limit);
+* reference — best cost of many long runs (``--long-sweeps`` sweeps, one restart, no time limit): the same
+  search as ours, so every improvement to it (ejection chains, joint slot reassignment, relocation rounds to
+  convergence) makes the reference harder too;
 * random — random designs meeting every hard rule;
 * baseline — the seed authors' method (seed 002, Methods, "Discrete optimizer"): greedy stochastic hill
   climbing, one random swap in one random ensemble per iteration, kept only if the cost drops; run for 10⁴

@@ -87,19 +87,83 @@ def local_start(problem: Problem, e: int, rng: np.random.Generator) -> np.ndarra
     return np.array(chosen, dtype=np.int64)
 
 
+#: Penalty (cost units) on a cell that does not suit an ensemble's tuning on its own, when ranking centres and
+#: building greedy starts: larger than any preference difference (terms 2–4 span < 1.5 per cell).
+UNSUITED_PENALTY = 2.0
+
+#: Centres ranked by their greedy bound; starts are drawn among this many of the best per try.
+CENTRE_POOL = 3
+
+
+def _cell_scores(problem: Problem, e: int, counts: np.ndarray) -> np.ndarray:
+    """Per cell, what it would add to ensemble e on its own: terms 2–4, criterion 1 against the cells other
+    ensembles hold, and :data:`UNSUITED_PENALTY` when it does not suit e's tuning."""
+    distinct_w = problem.spec.weights.distinct / problem.n_ref
+    return (problem.linear[e] + distinct_w * counts
+            + UNSUITED_PENALTY * ~suitable(problem, e))
+
+
+def ranked_centres(problem: Problem, e: int, counts: np.ndarray) -> np.ndarray:
+    """Cells around which ensemble e could sit, best first: each suitable cell is scored by the sum of the n
+    lowest :func:`_cell_scores` among the cells within half the spatial rule's upper bound of it (a lower bound
+    on a greedy ensemble there, ignoring the minimum distance). Vectorised over all centres at once."""
+    plan = problem.plans[e]
+    good = suitable(problem, e)
+    centres = np.flatnonzero(good) if good.sum() >= 1 else np.arange(problem.n_cells)
+    radius = plan.spatial_um[1] / 2.0
+    score = _cell_scores(problem, e, counts)
+    n = plan.n_cells
+    masked = np.where(problem.dist_um[centres] <= radius, score[None, :], np.inf)
+    if masked.shape[1] > n:
+        masked = np.partition(masked, n - 1, axis=1)[:, :n]
+    bound = masked.sum(axis=1)
+    return centres[np.argsort(bound, kind="stable")]
+
+
+def greedy_start(problem: Problem, e: int, centre: int | None, counts: np.ndarray) -> np.ndarray:
+    """Ensemble e built greedily: the centre (if any), then repeatedly the lowest-scoring allowed cell (
+    :func:`_cell_scores`) within half the spatial bound of the centre, or anywhere when none is left there."""
+    plan = problem.plans[e]
+    score = _cell_scores(problem, e, counts)
+    nearby = (problem.dist_um[centre] <= plan.spatial_um[1] / 2.0 if centre is not None
+              else np.ones(problem.n_cells, dtype=bool))
+    near = np.zeros(problem.n_cells, dtype=np.int32)
+    chosen: list[int] = []
+    for _ in range(plan.n_cells):
+        allowed = _allowed(problem, near, chosen, plan.n_cells)
+        if not chosen and centre is not None and allowed[centre]:
+            c = int(centre)
+        else:
+            pool = allowed & nearby if (allowed & nearby).any() else allowed
+            if not pool.any():
+                raise InfeasibleSpec(_packing_message(problem, plan.n_cells))
+            c = int(np.argmin(np.where(pool, score, np.inf)))
+        chosen.append(c)
+        near += problem.close[c]
+    return np.array(chosen, dtype=np.int64)
+
+
 def _design_alone(problem: Problem, e: int, rng: np.random.Generator, counts: np.ndarray, sweeps: int,
                   tries: int) -> tuple[np.ndarray, float]:
-    """Best of ``tries`` short anneals of ensemble e alone (others fixed, counted for criterion 1), each from a
-    local start (ensembles with a finite spatial bound) or a random one."""
+    """Best of ``tries`` short anneals of ensemble e alone (others fixed, counted for criterion 1). Ensembles
+    with a finite spatial bound start greedily around centres drawn among the best-ranked ones
+    (:func:`ranked_centres`; try i draws among the i·:data:`CENTRE_POOL` … best not yet used); the others
+    start greedily over the whole field, then from random local starts."""
     from .problem import single_ensemble
     from .search import anneal
 
     sub = single_ensemble(problem, e)
     local = np.isfinite(problem.plans[e].spatial_um[1])
+    centres = ranked_centres(problem, e, counts) if local else None
     best, best_cost = None, np.inf
-    for _ in range(tries if local else 1):
-        start = [local_start(problem, e, rng)] if local else random_feasible(sub, rng)
-        found, cost, _ = anneal(sub, start, rng, sweeps, exchanges=False, base_counts=counts)
+    for t in range(tries if local else 1):
+        if local:
+            pool = centres[t * CENTRE_POOL:(t + 1) * CENTRE_POOL]
+            start = (greedy_start(problem, e, int(pool[rng.integers(len(pool))]), counts) if len(pool)
+                     else local_start(problem, e, rng))
+        else:
+            start = greedy_start(problem, e, None, counts)
+        found, cost, _ = anneal(sub, [start], rng, sweeps, exchanges=False, base_counts=counts)
         if cost < best_cost:
             best, best_cost = found[0], cost
     return best, best_cost

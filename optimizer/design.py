@@ -140,7 +140,7 @@ def design_ensembles(cells: Union[CellTable, "object"], spec: OptimizerSpec, *,
     restarts = restarts or spec.restarts
     sweeps = sweeps or spec.sweeps or max(4, -(-DEFAULT_TOTAL_SWEEPS // restarts))
     outcome = search(problem, seed=seed, restarts=restarts, sweeps=sweeps, deadline=deadline,
-                     reserve_s=0.15 * budget, verify=verify)
+                     reserve_s=0.35 * budget, verify=verify)
     total, figures = evaluate(problem, outcome.members)
     ids = problem.cells.ids
     records = []

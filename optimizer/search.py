@@ -8,7 +8,8 @@ Boltzmann distribution p ∝ exp(−Δ/T) over those and staying put (Δ = 0). T
 proposal on a rejection, and at T → 0 it becomes a best-improvement move. The temperature falls geometrically
 over a fixed number of sweeps (one sweep = every slot of every ensemble once, in random order — three times
 for ensembles with a target orientation, which settle slowest); greedy
-best-improvement sweeps then run until no move lowers the cost.
+best-improvement sweeps and ejection chains (:func:`chain_polish`: a slot takes a cell another ensemble holds, which
+that ensemble replaces by its best substitute) then run until neither lowers the cost.
 
 Schedules are counted in sweeps, not seconds, so a seed gives the same design on any machine fast enough to
 finish them within the time budget. On a slower one the schedule is compressed to fit the budget — it still ends
@@ -122,8 +123,8 @@ def anneal(problem: Problem, members: list[np.ndarray], rng: np.random.Generator
             stats.timed_out = s < sweeps - 1
             break
     state = SearchState(problem, best, base_counts)
-    stats.polish_sweeps = polish(state, deadline if polish_deadline is None else polish_deadline,
-                                 exchanges=exchanges)
+    stats.polish_sweeps = deep_polish(state, deadline if polish_deadline is None else polish_deadline,
+                                      exchanges=exchanges)
     stats.seconds = time.perf_counter() - start
     return state.snapshot(), state.total(), stats
 
@@ -144,6 +145,172 @@ def polish(state: SearchState, deadline: float = np.inf, max_sweeps: int = MAX_P
     return max_sweeps
 
 
+#: Ejection chains tried per slot: the cells held by other ensembles that would lower the slot's own ensemble
+#: cost the most (see :func:`chain_polish`).
+CHAIN_CANDIDATES = 3
+
+
+def _slot_of(state: SearchState, f: int, cell: int) -> int:
+    return int(np.flatnonzero(state.members[f] == cell)[0])
+
+
+def chain_move(state: SearchState, e: int, slot: int, b: int) -> float:
+    """Ejection chain: member ``slot`` of e → cell b, which another ensemble f holds; f then replaces b by its
+    best replacement (possibly e's old member, i.e. an exchange). Kept if the two together lower the cost;
+    returns the change (0 if undone)."""
+    holders = [f for f in range(state.problem.n_ensembles) if f != e and np.any(state.members[f] == b)]
+    if not holders:
+        return 0.0
+    a = int(state.members[e][slot])
+    first = state.swap_delta(e, slot, b)
+    if not first < np.inf:
+        return 0.0
+    state.apply(e, slot, b)
+    f = holders[0]
+    f_slot = _slot_of(state, f, b)
+    idx, delta = state.replace_deltas(f, f_slot)
+    k = int(np.argmin(delta))
+    if first + delta[k] < -1e-9:
+        state.apply(f, f_slot, k if isinstance(idx, slice) else int(idx[k]))
+        return float(first + delta[k])
+    state.apply(e, slot, a)
+    return 0.0
+
+
+def chain_polish(state: SearchState, deadline: float = np.inf) -> float:
+    """One pass of ejection chains over every slot (see :func:`chain_move`): for each, the
+    :data:`CHAIN_CANDIDATES` cells held elsewhere that would lower the slot's ensemble cost most, ignoring the
+    sharing penalty the chain's second step removes. These resolve contests for scarce cells that single
+    replacements and exchanges cannot (the cell's holder must itself find a substitute). Returns the change."""
+    problem = state.problem
+    total = 0.0
+    for e in range(problem.n_ensembles):
+        for slot in range(problem.plans[e].n_cells):
+            idx, delta = state.replace_deltas(e, slot)
+            cells = np.arange(problem.n_cells)[idx]
+            held = state.counts[cells] > 0
+            if not held.any():
+                continue
+            own = delta[held] - state.distinct_w * state.counts[cells[held]]
+            order = np.argsort(own)[:CHAIN_CANDIDATES]
+            for i in order:
+                if own[i] >= -1e-9:
+                    break
+                change = chain_move(state, e, slot, int(cells[held][i]))
+                if change < 0:
+                    total += change
+                    break
+        if time.perf_counter() > deadline:
+            break
+    return total
+
+
+#: Cost standing in for a forbidden (hard-rule-breaking) cell in the assignment; far above any real change.
+FORBIDDEN_COST = 1e6
+
+
+def assignment_move(state: SearchState, slot: int) -> float:
+    """Reassign the ``slot``-th member of every ensemble at once, exactly: with those members taken out, the
+    cost is a sum over ensembles of each one's own change (the other members fixed) plus criterion 1 against
+    the fixed members, so the best joint choice — each open slot a different cell — is a linear assignment
+    (``scipy.optimize.linear_sum_assignment``) on the (ensembles × cells) matrix of marginal costs. This settles
+    contests for scarce cells among many ensembles in one move. Applied only if it lowers the cost; returns the
+    change."""
+    from scipy.optimize import linear_sum_assignment
+
+    problem = state.problem
+    ens = [e for e in range(problem.n_ensembles) if problem.plans[e].n_cells > slot]
+    open_cells = np.array([int(state.members[e][slot]) for e in ens])
+    if len(set(open_cells.tolist())) < len(ens):
+        return 0.0                       # the open slots share a cell: outside the assignment's domain
+    fixed = state.counts.copy()
+    np.subtract.at(fixed, open_cells, 1)
+    matrix = np.empty((len(ens), problem.n_cells))
+    for row, e in enumerate(ens):
+        own, forbidden = state._ensemble_deltas(e, int(open_cells[row]), slice(None))
+        own[open_cells[row]] = 0.0       # keeping the member changes nothing (exactly)
+        forbidden[open_cells[row]] = False
+        matrix[row] = np.where(forbidden, FORBIDDEN_COST, own + state.distinct_w * fixed)
+    rows, cols = linear_sum_assignment(matrix)
+    current = float(np.sum(matrix[np.arange(len(ens)), open_cells]))
+    change = float(matrix[rows, cols].sum()) - current
+    if change > -1e-9 or np.any(matrix[rows, cols] >= FORBIDDEN_COST):
+        return 0.0
+    for row, c in zip(rows, cols):
+        state.apply(ens[row], slot, int(c))
+    return change
+
+
+def assignment_polish(state: SearchState, deadline: float = np.inf) -> float:
+    """:func:`assignment_move` for every slot position; returns the total change."""
+    total = 0.0
+    for slot in range(max(p.n_cells for p in state.problem.plans)):
+        total += assignment_move(state, slot)
+        if time.perf_counter() > deadline:
+            break
+    return total
+
+
+def relocate_pass(state: SearchState, rng: np.random.Generator, deadline: float = np.inf, sweeps: int = 3,
+                  tries: int = 2) -> float:
+    """Large-neighbourhood moves: each ensemble with a finite spatial bound (its place in the field matters),
+    costliest first, is redesigned alone around the best-ranked centres given the cells the others hold
+    (:func:`~optimizer.construct._design_alone`) and the new version kept if it lowers the total cost. This moves
+    a compact ensemble to another part of the field, which single-cell moves can only do through many costly
+    intermediate states. Returns the change."""
+    from .construct import _design_alone
+    from .problem import single_ensemble
+
+    problem = state.problem
+    total = 0.0
+    for e in np.argsort(-state.ens_cost, kind="stable"):
+        e = int(e)
+        if not np.isfinite(problem.plans[e].spatial_um[1]) or time.perf_counter() > deadline:
+            continue
+        counts = state.counts - np.bincount(state.members[e], minlength=problem.n_cells)
+        old = SearchState(single_ensemble(problem, e), [state.members[e]], counts).total()
+        new, new_cost = _design_alone(problem, e, rng, counts, sweeps, tries)
+        if new_cost < old - 1e-9:
+            for slot, cell in enumerate(new):
+                state.apply(e, slot, int(cell))
+            total += new_cost - old
+    return total
+
+
+def deep_polish(state: SearchState, deadline: float = np.inf, exchanges: bool = True,
+                max_rounds: int = 5) -> int:
+    """Greedy polish, then rounds of joint slot reassignments (:func:`assignment_polish`) and ejection chains,
+    each followed by a polish, until neither lowers the cost."""
+    sweeps = polish(state, deadline, exchanges=exchanges)
+    for _ in range(max_rounds):
+        if time.perf_counter() > deadline:
+            break
+        change = assignment_polish(state, deadline) if state.problem.n_ensembles > 1 else 0.0
+        if chain_polish(state, deadline) + change > -1e-9:
+            break
+        sweeps += polish(state, deadline, exchanges=exchanges)
+    return sweeps
+
+
+#: Rounds of :func:`relocate_pass` (each followed by a deep polish) at most, while they lower the cost.
+RELOCATE_ROUNDS = 3
+
+
+def relocate(problem: Problem, members: list, rng: np.random.Generator, deadline: float = np.inf) -> tuple:
+    """Rounds of :func:`relocate_pass` + :func:`deep_polish` until one gains nothing or the deadline passes;
+    returns (members, cost)."""
+    state = SearchState(problem, members)
+    for _ in range(RELOCATE_ROUNDS):
+        if time.perf_counter() > deadline:
+            break
+        before = state.total()
+        relocate_pass(state, rng, deadline)
+        deep_polish(state, deadline)
+        if state.total() > before - 1e-9:
+            break
+    return state.snapshot(), state.total()
+
+
 @dataclass
 class SearchOutcome:
     members: list
@@ -156,7 +323,8 @@ class SearchOutcome:
 def search(problem: Problem, *, seed: int, restarts: int, sweeps: int, deadline: float = np.inf,
            reserve_s: float = 0.0, exchanges: bool = True, verify=None) -> SearchOutcome:
     """Anneal ``restarts`` independent starts (``sweeps`` each, from :func:`sequential_start`); keep the best.
-    Annealing stops ``reserve_s`` before the deadline, leaving time for the greedy polish. ``verify`` goes to
+    Annealing stops ``reserve_s`` before the deadline, leaving time for the polish and, on the best restart,
+    relocation rounds (:func:`relocate`: compact ensembles redesigned elsewhere in the field). ``verify`` goes to
     the first start (see :func:`sequential_start`). An ensemble the search leaves missing a rule is redesigned
     alone (:func:`~optimizer.construct.repair`) and the design polished again.
 
@@ -180,10 +348,13 @@ def search(problem: Problem, *, seed: int, restarts: int, sweeps: int, deadline:
         planned = r + 1 + later
         anneal_s = (remaining - later * start_s) / (1 + later)
         members, cost, st = anneal(problem, start_members, rng, sweeps, time.perf_counter() + anneal_s,
-                                   exchanges=exchanges, polish_deadline=deadline)
+                                   exchanges=exchanges, polish_deadline=deadline - 0.5 * reserve_s)
         runs.append((cost, members))
         stats.append(st)
     best_cost, best = min(runs, key=lambda run: run[0])
+    if problem.n_ensembles > 1:
+        # A relocation in flight may pass its deadline by one ensemble's redesign: stop it a little early.
+        best, best_cost = relocate(problem, best, np.random.default_rng([seed, 2]), deadline - 0.1 * reserve_s)
     fixed = repair(problem, best, np.random.default_rng([seed, 1]))
     if any(not np.array_equal(a, b) for a, b in zip(fixed, best)):
         state = SearchState(problem, fixed)
