@@ -35,7 +35,7 @@ _FLUSH_FRAMES = 256
 
 
 def register(subparsers) -> None:
-    group = subparsers.add_parser("online", help="online analysis: replay a recorded movie through the pipeline")
+    group = subparsers.add_parser("online", help="online analysis: replay a recorded movie, or serve it over ZMQ")
     group.set_defaults(group_parser=group)
     sub = group.add_subparsers(dest="online_command", metavar="SUBCOMMAND")
     replay = sub.add_parser("replay", help="run a recorded movie (TIFF or HDF5) through the online pipeline")
@@ -55,6 +55,21 @@ def register(subparsers) -> None:
     replay.add_argument("--channel", type=int, default=0, help="which channel to analyse, 0-based (default 0)")
     replay.add_argument("--max-frames", type=int, help="stop after this many frames")
     replay.set_defaults(func=_replay)
+
+    serve = sub.add_parser("serve", help="serve the online analysis over ZMQ: frames in, ΔF/F and tuning out",
+                           description="PULL frames and trial events on the profile's zmq.online, run the online "
+                                       "pipeline per plane, PUB ΔF/F, trial responses, tuning and counters on "
+                                       "zmq.online_results, until a 'shutdown' message, SIGINT or SIGTERM. "
+                                       "Prints the bound endpoints on stdout.")
+    serve.add_argument("--rig", required=True, help="rig profile YAML (its zmq section is used)")
+    serve.add_argument("--footprints", action="append", default=None, metavar="F",
+                       help=".npy of cells × rows × cols per imaging plane, repeated in plane order (or send "
+                            "them in a 'configure' message)")
+    serve.add_argument("--config", help="YAML: a protocol (its 'online' section is used) or OnlineConfig fields")
+    serve.add_argument("--endpoint", help="frames endpoint to bind (default: the profile's zmq.online)")
+    serve.add_argument("--results", help="results endpoint to bind (default: the profile's zmq.online_results)")
+    serve.add_argument("--dff-every", type=int, default=1, help="publish ΔF/F every N frames of a plane")
+    serve.set_defaults(func=_serve)
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -366,6 +381,38 @@ def _write_tables(pipe: OnlinePipeline, tmp) -> None:
         stim.to_csv(tmp("photostim.csv"), index=False)
     if power is not None:
         power.to_csv(tmp("power_test.csv"), index=False)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+
+    from rig.commands.servers import _check_endpoint
+    from rig.config import load_rig
+    from rig.online_server import OnlineServer
+
+    rig = load_rig(args.rig)
+    endpoint, results = args.endpoint or rig.zmq.online, args.results or rig.zmq.online_results
+    _check_endpoint(rig, endpoint, "online")
+    _check_endpoint(rig, results, "online_results", "--results")
+    config = load_online_config(args.config)
+    footprints = [load_footprints(path) for path in args.footprints] if args.footprints else None
+    import zmq
+
+    from rig.config import ConfigError
+    try:
+        server = OnlineServer(endpoint, results, footprints, config, dff_every=args.dff_every)
+    except zmq.ZMQError as err:
+        raise ConfigError(f"cannot bind {endpoint} / {results}: {err}; is another online server running? "
+                          f"Pick other endpoints with --endpoint/--results") from None
+    previous = {sig: signal.signal(sig, lambda *_: server.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(f"online server listening on {server.endpoint} results on {server.results_endpoint}", flush=True)
+        server.serve()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("online server stopped", flush=True)
+    return 0
 
 
 def _replay(args: argparse.Namespace) -> int:

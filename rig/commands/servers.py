@@ -1,4 +1,5 @@
-"""``holostim slm-server``: the process that owns the SLM (see :mod:`rig.slm_server`)."""
+"""``holostim slm-server`` (the process that owns the SLM, :mod:`rig.slm_server`) and ``holostim controller``
+(the session command server, :mod:`rig.controller`)."""
 from __future__ import annotations
 
 import argparse
@@ -26,14 +27,26 @@ def register(subparsers) -> None:
                         help="SLM driver (default 'auto': the profile's slm.driver; 'null' records masks only)")
     parser.set_defaults(func=_slm_server)
 
+    ctl = subparsers.add_parser(
+        "controller", help="run the controller: start, pause, resume and abort sessions on command",
+        description="Serve session commands (start, status, pause, resume, abort, ping, shutdown) as JSON "
+                    "request/reply on the profile's zmq.controller and publish events and progress on "
+                    "zmq.events, until a 'shutdown' message, SIGINT or SIGTERM (a running session is stopped "
+                    "safely first). Prints the bound endpoints on stdout.")
+    ctl.add_argument("--rig", required=True, help="rig profile YAML the sessions run on")
+    ctl.add_argument("--endpoint", help="command endpoint to bind (default: the profile's zmq.controller; "
+                                        "tcp://127.0.0.1:* picks a free port)")
+    ctl.add_argument("--events", help="event endpoint to bind (default: the profile's zmq.events)")
+    ctl.set_defaults(func=_controller)
 
-def _check_endpoint(rig, endpoint: str) -> None:
+
+def _check_endpoint(rig, endpoint: str, field: str = "slm_server", option: str = "--endpoint") -> None:
     """An endpoint given on the command line obeys the profile's loopback rule too."""
     model = type(rig.zmq)
     try:
-        model.model_validate({**rig.zmq.model_dump(), "slm_server": endpoint.replace(":*", ":1")})
+        model.model_validate({**rig.zmq.model_dump(), field: endpoint.replace(":*", ":1")})
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, model, f"--endpoint {endpoint}")) from None
+        raise ConfigError(format_validation_error(err, model, f"{option} {endpoint}")) from None
 
 
 def _slm_server(args: argparse.Namespace) -> int:
@@ -53,4 +66,32 @@ def _slm_server(args: argparse.Namespace) -> int:
     finally:
         slm.close()
     print("slm-server stopped", flush=True)
+    return 0
+
+
+def _controller(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rig.controller import Controller
+
+    rig = load_rig(args.rig)
+    endpoint = args.endpoint or rig.zmq.controller
+    events = args.events or rig.zmq.events
+    _check_endpoint(rig, endpoint, "controller")
+    _check_endpoint(rig, events, "events", "--events")
+    import zmq
+    try:
+        controller = Controller(rig, Path(args.rig).read_text(encoding="utf-8"), endpoint, events)
+    except zmq.ZMQError as err:
+        raise ConfigError(f"cannot bind {endpoint} / {events}: {err}; is another controller running? "
+                          f"Pick other endpoints with --endpoint/--events") from None
+    previous = {sig: signal.signal(sig, lambda *_: controller.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(f"controller listening on {controller.endpoint} events on {controller.events_endpoint}",
+              flush=True)
+        controller.serve()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("controller stopped", flush=True)
     return 0

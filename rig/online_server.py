@@ -1,0 +1,261 @@
+"""The online analysis server (``holostim online serve``): frames in, ΔF/F, trial responses and tuning out.
+
+It PULLs messages of :data:`rig.wire.controller_messages.OnlineInput` on ``zmq.online`` (frames as raw arrays
+with a dtype/shape header, :mod:`rig.wire.framing`; trial on/off events and ``configure`` on the same channel,
+so events stay in order with the frames) and runs one :class:`online.OnlinePipeline` per imaging plane. It
+PUBlishes on ``zmq.online_results`` multipart messages ``[topic, JSON, array header, buffers…]``:
+
+* ``dff``: ``{"type": "dff", "plane", "frame_index", "accepted", "reason", "dy", "dx"}`` + ΔF/F per cell
+  (float32), every ``dff_every`` frames of a plane;
+* ``trial``: ``{"type": "trial_response", "plane", "trial", "kind", "valid", "max_shift_px"}`` + the response per
+  cell (mean ΔF/F in the response window minus the baseline window), when a trial completes;
+* ``tuning``: ``{"type": "tuning", "plane", "directions_deg", "n_trials"}`` + ``po_deg, osi, gosi, responsive,
+  mean`` (cells × directions), after each completed grating/blank trial once two directions were shown;
+* ``report``: ``{"type": "online_report", "counts", "planes"}``: the server's counters of bad messages and each
+  pipeline's :meth:`~online.OnlinePipeline.report`, on a ``report`` request and every ``report_every_s``.
+
+A bad message (not decodable, unknown, invalid, a frame for a plane that does not exist, before ``configure``)
+is counted under its reason and never stops the server; bad frame contents are counted by the pipelines.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from typing import Optional, Sequence
+
+import numpy as np
+import zmq
+from pydantic import ValidationError
+
+from online import Footprints, OnlineConfig, OnlineError, OnlinePipeline, TrialEvent
+from rig.wire import framing, messages as m
+from rig.wire import controller_messages as cm
+from rig.wire.errors import WireError
+
+log = logging.getLogger(__name__)
+
+#: Largest message part accepted, bytes (a 16-bit 2048 × 2048 frame is 8 MB); ZMQ drops a peer sending more.
+MAX_PART_BYTES = 64 * 1024 * 1024
+
+
+class OnlineServer:
+    """Serve the online analysis over ZMQ.
+
+    Parameters
+    ----------
+    endpoint : PULL endpoint to bind (frames and events in); ``tcp://127.0.0.1:*`` picks a free port.
+    results_endpoint : PUB endpoint to bind (results out).
+    footprints : optional, per plane a footprint stack (cells × rows × cols) or :class:`online.Footprints`;
+        without them the server waits for a ``configure`` message.
+    config : :class:`online.OnlineConfig` of the pipelines (a ``configure`` may replace it).
+    dff_every : publish ΔF/F every this many frames of a plane.
+    report_every_s : publish the counters at least this often, seconds.
+    """
+
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:5558", results_endpoint: str = "tcp://127.0.0.1:5559",
+                 footprints: Optional[Sequence[np.ndarray]] = None, config: Optional[OnlineConfig] = None,
+                 dff_every: int = 1, report_every_s: float = 1.0, context: Optional[zmq.Context] = None):
+        if dff_every < 1:
+            raise OnlineError(f"dff_every must be at least 1, got {dff_every}")
+        context = context or zmq.Context.instance()
+        self.config = config or OnlineConfig()
+        self.dff_every = int(dff_every)
+        self.report_every_s = float(report_every_s)
+        self.counts: Counter = Counter()
+        self.pipelines: list[OnlinePipeline] = []
+        self._published: list[int] = []
+        self._offsets = np.zeros(1, np.int64)
+        self._stop = threading.Event()
+        self._pull = context.socket(zmq.PULL)
+        self._pull.setsockopt(zmq.LINGER, 0)
+        self._pull.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
+        self._pub = context.socket(zmq.PUB)
+        self._pub.setsockopt(zmq.LINGER, 500)
+        try:
+            self._pull.bind(endpoint)
+            self._pub.bind(results_endpoint)
+        except zmq.ZMQError:
+            self._pull.close(linger=0)
+            self._pub.close(linger=0)
+            raise
+        self.endpoint: str = self._pull.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.results_endpoint: str = self._pub.getsockopt(zmq.LAST_ENDPOINT).decode()
+        if footprints is not None:
+            self.configure(footprints, self.config)
+
+    # ------------------------------------------------------------------------------------------------- set-up
+    def configure(self, footprints: Sequence, config: Optional[OnlineConfig] = None) -> None:
+        """(Re)build one pipeline per plane; raises OnlineError for unusable footprints."""
+        if not len(footprints):
+            raise OnlineError("configure needs one footprint stack (cells × rows × cols) per imaging plane")
+        config = config or self.config
+        pipes = []
+        for k, fp in enumerate(footprints):
+            if isinstance(fp, Footprints):
+                pipes.append(OnlinePipeline(fp, fp.shape, config))
+                continue
+            fp = np.asarray(fp)
+            if fp.ndim != 3 or fp.shape[0] == 0 or fp.dtype.kind not in "biuf":
+                raise OnlineError(f"plane {k}: footprints must be cells × rows × cols (weights or booleans) "
+                                  f"with cells ≥ 1, got {fp.dtype} of shape {fp.shape}")
+            pipes.append(OnlinePipeline(np.ascontiguousarray(fp), tuple(fp.shape[1:]), config))
+        self.config, self.pipelines = config, pipes
+        self._published = [0] * len(pipes)
+        self._offsets = np.cumsum([0] + [p.n_cells for p in pipes])
+        log.info("online analysis of %d cells on %d planes", self._offsets[-1], len(pipes))
+
+    # ------------------------------------------------------------------------------------------------ serving
+    def serve(self, poll_ms: int = 50) -> None:
+        """Handle messages until a ``shutdown`` message or :meth:`stop`; closes the sockets at the end."""
+        last_report = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                if self._pull.poll(poll_ms):
+                    for out in self.handle(self._pull.recv_multipart(copy=False)):
+                        self._pub.send_multipart(out, copy=False)
+                if time.monotonic() - last_report >= self.report_every_s:
+                    self._pub.send_multipart(self._report())
+                    last_report = time.monotonic()
+            self._pub.send_multipart(self._report())
+        finally:
+            self._pull.close(linger=0)
+            self._pub.close(linger=500)
+
+    def stop(self) -> None:
+        """Ask :meth:`serve` to return (thread- and signal-safe)."""
+        self._stop.set()
+
+    def start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve, name="online-server", daemon=True)
+        thread.start()
+        return thread
+
+    def handle(self, parts: Sequence) -> list[list]:
+        """One incoming message → the publications it causes. Never raises: problems are counted."""
+        self.counts["messages_received"] += 1
+        try:
+            message, arrays = framing.decode(parts)
+            request = m.parse(cm.OnlineInput, message)
+            return self._dispatch(request, arrays) + self._new_records()
+        except WireError as err:
+            return self._bad(f"messages_{err.kind}", str(err))
+        except (OnlineError, ValidationError) as err:
+            return self._bad("messages_invalid", str(err))
+        except Exception as err:  # noqa: BLE001 - nothing a sender does may take the server down
+            log.exception("online message failed")
+            return self._bad("messages_internal", f"{type(err).__name__}: {err}")
+
+    def _bad(self, kind: str, message: str) -> list:
+        self.counts[kind] += 1
+        if self.counts[kind] <= 3:
+            log.warning("%s: %s", kind, message)
+        return []
+
+    def _dispatch(self, request, arrays: list[np.ndarray]) -> list[list]:
+        if isinstance(request, cm.Configure):
+            self.configure(arrays, OnlineConfig(**request.online) if request.online else self.config)
+            return [self._report()]
+        if isinstance(request, cm.ReportRequest):
+            return [self._report()]
+        if isinstance(request, m.Shutdown):
+            self._stop.set()
+            return []
+        if not self.pipelines:
+            return self._bad("messages_before_configure", f"a {request.type!r} message before any footprints")
+        if isinstance(request, cm.OnlineFrame):
+            return self._frame(request, arrays)
+        if arrays:
+            raise WireError(f"a {request.type!r} message carries no arrays, got {len(arrays)}", "invalid")
+        if isinstance(request, cm.TrialOn):
+            return self._trial_on(request)
+        return self._trial_off(request)
+
+    def _frame(self, request: cm.OnlineFrame, arrays: list[np.ndarray]) -> list[list]:
+        if len(arrays) != 1:
+            return self._bad("frames_without_image", f"a frame carries one image, got {len(arrays)} arrays")
+        if request.plane >= len(self.pipelines):
+            return self._bad("frames_unknown_plane", f"plane {request.plane}: only {len(self.pipelines)} planes")
+        pipe = self.pipelines[request.plane]
+        result = pipe.process(arrays[0], frame_index=request.frame_index, t_s=request.t_s)
+        out = []
+        if result.accepted and pipe.counts["frames_accepted"] % self.dff_every == 0:
+            head = {"type": "dff", "plane": request.plane, "frame_index": result.frame_index, "accepted": True,
+                    "reason": None, "dy": float(result.dy), "dx": float(result.dx)}
+            out.append([b"dff", *framing.encode(head, [result.dff.astype(np.float32)])])
+        return out
+
+    def _new_records(self) -> list[list]:
+        """Publications for the trials completed since the last call (by a frame, or by a late offset)."""
+        out = []
+        for plane, pipe in enumerate(self.pipelines):
+            new = pipe.records[self._published[plane]:]
+            self._published[plane] = len(pipe.records)
+            for record in new:
+                head = {"type": "trial_response", "plane": plane, "trial": record.event.trial,
+                        "kind": record.event.kind, "valid": bool(record.valid),
+                        "max_shift_px": _finite(record.max_shift_px)}
+                out.append([b"trial", *framing.encode(head, [np.asarray(record.response, np.float32)])])
+            if any(r.event.kind in ("grating", "blank") for r in new):
+                out.extend(self._tuning(plane))
+        return out
+
+    def _tuning(self, plane: int) -> list[list]:
+        pipe = self.pipelines[plane]
+        tuning = pipe.tuning()
+        if tuning is None:
+            return []
+        head = {"type": "tuning", "plane": plane, "directions_deg": [float(d) for d in tuning.directions_deg],
+                "n_trials": len(pipe.trial_records("grating")) + len(pipe.trial_records("blank"))}
+        arrays = [np.asarray(a, np.float32) for a in (tuning.po_deg, tuning.osi, tuning.gosi)]
+        arrays += [np.asarray(tuning.responsive, bool), np.asarray(tuning.mean, np.float32)]
+        return [[b"tuning", *framing.encode(head, arrays)]]
+
+    def _trial_on(self, request: cm.TrialOn) -> list[list]:
+        n_total = int(self._offsets[-1])
+        targets = None
+        if request.targets is not None:
+            targets = np.asarray(request.targets, np.int64)
+            if targets.size and targets.max() >= n_total:
+                return self._bad("events_invalid", f"trial {request.trial!r}: targets must be cell indices "
+                                                   f"0 … {n_total - 1}")
+        for k, pipe in enumerate(self.pipelines):
+            local = None
+            if targets is not None:
+                lo, hi = self._offsets[k], self._offsets[k + 1]
+                local = tuple(int(t - lo) for t in targets if lo <= t < hi)
+            pipe.add_event(TrialEvent(request.trial, request.kind, request.onset_frame, request.offset_frame,
+                                      request.direction_deg, request.ensemble, local, request.power_mw))
+        return []
+
+    def _trial_off(self, request: cm.TrialOff) -> list[list]:
+        for pipe in self.pipelines:
+            pipe.end_trial(request.trial, request.offset_frame)
+        return []
+
+    def _report(self) -> list[bytes]:
+        planes = [pipe.report() for pipe in self.pipelines]
+        body = {"type": "online_report", "counts": {k: int(v) for k, v in sorted(self.counts.items())},
+                "planes": planes}
+        return [b"report", framing.dumps_json(_plain(body))]
+
+
+def _finite(value) -> Optional[float]:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _plain(obj):
+    """JSON-safe copy: numpy scalars as numbers, non-finite floats as None, anything else as text."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, np.ndarray):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    return str(obj)
