@@ -24,7 +24,6 @@ COMMAND_MODULES = (
     "rig.commands.optimize",
     "rig.commands.online",
     "rig.commands.sim",
-    "rig.commands.analyze",
 )
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -55,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as err:
-            if err.name == name:  # that command group is not part of this build
+            if err.name == name:  # an optional command group that is not part of this installation
                 continue
             raise
         module.register(subparsers)
