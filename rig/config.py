@@ -185,6 +185,54 @@ class ZmqConfig(_Strict):
         return self
 
 
+class VisualConfig(_Strict):
+    """Visual stimulus display (seed 002, "Calcium imaging": 2,048 × 1,536 Retina iPad LCD 10 cm from the mouse).
+
+    ``visual_stimulus: zmq`` sends commands to ``python -m rig.drivers.stimulus_server`` at ``endpoint``;
+    ``visual_stimulus: psychopy`` draws on ``monitor_index`` of this computer. Spatial frequency is converted to
+    pixels at the screen centre from ``screen_distance_cm`` and ``screen_width_cm``.
+    """
+
+    endpoint: str = Field("tcp://127.0.0.1:5561", description="stimulus server commands (REQ/REP)")
+    timeout_s: float = Field(2.0, gt=0, description="a stimulus server reply later than this is an error, s")
+    allow_remote: bool = Field(False, description="permit a stimulus server on a non-loopback address")
+    screen_distance_cm: float = Field(10.0, gt=0, description="eye to screen, cm (seed 002: 10 cm)")
+    screen_width_cm: float = Field(19.7, gt=0, description="visible width of the display, cm (9.7-inch iPad: 19.7)")
+    monitor_index: int = Field(1, ge=0, description="display the stimulus window opens on")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _valid_endpoint(cls, value: str) -> str:
+        return ZmqConfig._valid_endpoint(value)
+
+    @model_validator(mode="after")
+    def _loopback_only(self) -> "VisualConfig":
+        host = urlparse(self.endpoint).hostname
+        if self.allow_remote or host in (None, "localhost"):
+            return self
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"visual endpoint uses {host}, which is not loopback; set visual.allow_remote: true "
+                             "to permit a stimulus server on another computer")
+        return self
+
+
+class WheelConfig(_Strict):
+    """Running wheel read by a rotary encoder on an NI-DAQ counter (seed 002: run speed recorded)."""
+
+    counter_channel: Optional[str] = Field(None, description="NI-DAQ counter, e.g. 'Dev1/ctr0'")
+    decoding: Literal["x1", "x2", "x4", "edges"] = Field(
+        "x4", description="quadrature decoding of an A/B encoder, or 'edges' for a single-channel encoder")
+    wheel_diameter_cm: float = Field(15.0, gt=0, description="wheel diameter where the mouse runs, cm")
+    counts_per_revolution: float = Field(
+        4096.0, gt=0, description="counter counts per wheel turn after decoding (x4: 4 × encoder lines)")
+    window_s: float = Field(0.25, gt=0, description="speed = distance over this sliding window, s")
+    invert: bool = Field(False, description="flip the sign so forward running reads positive")
+
+
 class RigProfile(_Strict):
     """A rig: its hardware, endpoints, and which backend drives it."""
 
@@ -197,6 +245,8 @@ class RigProfile(_Strict):
     zmq: ZmqConfig = Field(default_factory=ZmqConfig)
     visual_stimulus: Literal["sim", "psychopy", "zmq"] = Field("sim", description="visual stimulus driver")
     treadmill: Literal["sim", "nidaq"] = Field("sim", description="running-speed source")
+    visual: VisualConfig = Field(default_factory=VisualConfig, description="stimulus display (zmq, psychopy)")
+    running_wheel: WheelConfig = Field(default_factory=WheelConfig, description="encoder wheel (treadmill: nidaq)")
     calibration_file: Optional[Path] = Field(None, description="saved imaging↔SLM calibration to check and reuse")
     sim: Optional[SimConfig] = Field(None, description="simulated-microscope parameters (backend: sim)")
 

@@ -6,6 +6,8 @@ test can check what the device would have received:
 * :class:`FakeBlinkLibrary` — the Blink SDK's C functions (ctypes arguments, byref outputs, raw image pointers)
 * :func:`fake_nidaqmx` — a module object standing in for ``nidaqmx`` (tasks, AO channels, timing, writes)
 * :func:`fake_pygame` — a module object standing in for ``pygame`` (display, surfaces, surfarray)
+* :func:`fake_psychopy_visual` — a module object standing in for ``psychopy.visual`` (Window, GratingStim)
+* :class:`FakeGratingRenderer` — a stimulus-server renderer that records frames instead of drawing them
 """
 from __future__ import annotations
 
@@ -117,12 +119,18 @@ class FakeBlinkLibrary:
 # ------------------------------------------------------------------------------------------------------ nidaqmx
 @dataclass
 class FakeAoDevice:
-    """What the analog outputs of a pretend NI-DAQ have done: per channel, every write (volts) and its timing."""
+    """What the analog outputs of a pretend NI-DAQ have done: per channel, every write (volts) and its timing.
+
+    Counters: a test sets ``counts[channel]`` (edges counted so far, any real number, or a callable returning it);
+    a task reads it as the 32-bit hardware register would show it (wrapped). ``counter_channels`` records how each
+    counter channel was declared."""
 
     voltages: dict[str, float] = field(default_factory=dict)
     writes: list[dict] = field(default_factory=list)
     channel_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     tasks_open: int = 0
+    counts: dict[str, Any] = field(default_factory=dict)
+    counter_channels: dict[str, dict] = field(default_factory=dict)
 
 
 def fake_nidaqmx(device: Optional[FakeAoDevice] = None) -> types.ModuleType:
@@ -133,7 +141,10 @@ def fake_nidaqmx(device: Optional[FakeAoDevice] = None) -> types.ModuleType:
     module = types.ModuleType("nidaqmx")
     module.device = device
     module.constants = types.SimpleNamespace(
-        AcquisitionType=types.SimpleNamespace(FINITE="FINITE", CONTINUOUS="CONTINUOUS"))
+        AcquisitionType=types.SimpleNamespace(FINITE="FINITE", CONTINUOUS="CONTINUOUS"),
+        EncoderType=types.SimpleNamespace(X_1="X_1", X_2="X_2", X_4="X_4", TWO_PULSE_COUNTING="TWO_PULSE"),
+        AngleUnits=types.SimpleNamespace(DEGREES="DEGREES", RADIANS="RADIANS", TICKS="TICKS"),
+        Edge=types.SimpleNamespace(RISING="RISING", FALLING="FALLING"))
     module.errors = types.SimpleNamespace(DaqError=RuntimeError)
 
     class _AoChannels:
@@ -143,6 +154,25 @@ def fake_nidaqmx(device: Optional[FakeAoDevice] = None) -> types.ModuleType:
         def add_ao_voltage_chan(self, physical_channel, min_val=-10.0, max_val=10.0, **kwargs):
             self._task.channels.append(physical_channel)
             device.channel_ranges[physical_channel] = (float(min_val), float(max_val))
+
+    class _CiChannels:
+        def __init__(self, task):
+            self._task = task
+
+        def _add(self, physical_channel, spec):
+            if physical_channel in device.counter_channels:
+                raise RuntimeError(f"{physical_channel} is reserved by another task")
+            self._task.counters.append(physical_channel)
+            device.counter_channels[physical_channel] = spec
+
+        def add_ci_ang_encoder_chan(self, counter, name_to_assign_to_channel="", decoding_type="X_4",
+                                    units="DEGREES", pulses_per_rev=24, initial_angle=0.0, **kwargs):
+            self._add(counter, {"kind": "encoder", "decoding": decoding_type, "units": units,
+                                "pulses_per_rev": int(pulses_per_rev)})
+
+        def add_ci_count_edges_chan(self, counter, name_to_assign_to_channel="", edge="RISING", initial_count=0,
+                                    **kwargs):
+            self._add(counter, {"kind": "edges", "edge": edge})
 
     class _Timing:
         def __init__(self, task):
@@ -155,6 +185,9 @@ def fake_nidaqmx(device: Optional[FakeAoDevice] = None) -> types.ModuleType:
         def __init__(self, new_task_name: str = ""):
             self.channels: list[str] = []
             self.ao_channels = _AoChannels(self)
+            self.counters: list[str] = []
+            self.ci_channels = _CiChannels(self)
+            self.started = False
             self.timing = _Timing(self)
             self.timing_config: Optional[dict] = None
             self.closed = False
@@ -174,7 +207,21 @@ def fake_nidaqmx(device: Optional[FakeAoDevice] = None) -> types.ModuleType:
             return values.size
 
         def start(self):
-            pass
+            self.started = True
+
+        def read(self, number_of_samples_per_channel=None, timeout=10.0):
+            """On-demand read of the (single) counter: edges modulo 2³² (unsigned for edge counting, signed
+            for encoders, in ticks), as the hardware register holds them."""
+            if self.closed or not self.counters:
+                raise RuntimeError("read from a closed task or one without counter channels")
+            ch = self.counters[0]
+            value = device.counts.get(ch, 0)
+            count = int(np.floor(value() if callable(value) else value)) % 2 ** 32
+            if device.counter_channels[ch]["kind"] == "encoder":
+                if device.counter_channels[ch]["units"] != "TICKS":
+                    raise RuntimeError("the fake counter reads ticks only")
+                return float(count - 2 ** 32 if count >= 2 ** 31 else count)
+            return count
 
         def wait_until_done(self, timeout=10.0):
             pass
@@ -186,6 +233,8 @@ def fake_nidaqmx(device: Optional[FakeAoDevice] = None) -> types.ModuleType:
             if not self.closed:
                 self.closed = True
                 device.tasks_open -= 1
+                for ch in self.counters:
+                    device.counter_channels.pop(ch, None)
 
         def __enter__(self):
             return self
@@ -243,4 +292,91 @@ def fake_pygame(num_displays: int = 2) -> types.ModuleType:
     module.event = types.SimpleNamespace(pump=lambda: None)
     module.mouse = types.SimpleNamespace(set_visible=lambda visible: None)
     module.Surface = Surface
+    return module
+
+
+# ------------------------------------------------------------------------------------------ visual stimulus
+class FakeGratingRenderer:
+    """A stimulus-server renderer that records each frame instead of drawing it.
+
+    ``frames`` lists ``(flip_s, kind, direction_deg, cycles_per_deg, phase_cycles, contrast)``; kind is "grating"
+    or "blank" (the grating fields None). With ``clock=None`` time is simulated (each flip is one frame period
+    after the previous one); with a clock, a flip waits for the next frame boundary on it, like vsync.
+    ``fail_next`` makes the next draw raise.
+    """
+
+    def __init__(self, frame_period_s: float = 1.0 / 60.0, clock: Optional[Callable[[], float]] = None,
+                 start_s: float = 100.0):
+        self.frame_period_s = float(frame_period_s)
+        self._clock = clock
+        self._t = start_s - frame_period_s
+        self.frames: list[tuple] = []
+        self.closed = False
+        self.fail_next = False
+
+    def draw_grating(self, direction_deg, cycles_per_deg, phase_cycles, contrast) -> float:
+        return self._flip("grating", float(direction_deg), float(cycles_per_deg), float(phase_cycles),
+                          float(contrast))
+
+    def draw_blank(self) -> float:
+        return self._flip("blank", None, None, None, None)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def _flip(self, kind, *fields) -> float:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("the display went away")
+        if self._clock is None:
+            self._t += self.frame_period_s
+        else:
+            import time  # noqa: PLC0415
+            now = self._clock()
+            target = (np.floor(now / self.frame_period_s) + 1) * self.frame_period_s
+            time.sleep(max(target - now, 0.0))
+            self._t = float(target)
+        self.frames.append((self._t, kind, *fields))
+        return self._t
+
+
+def fake_psychopy_visual(size: tuple[int, int] = (2048, 1536), frame_period_s: float = 1.0 / 60.0,
+                         num_screens: int = 2) -> types.ModuleType:
+    """A module standing in for ``psychopy.visual``: ``Window`` (``size``, ``monitorFramePeriod``, ``flip``,
+    ``close``) and ``GratingStim`` (attributes ``ori``, ``sf``, ``phase``, ``contrast``, ``size``; ``draw``).
+    ``module.flips`` lists, per flip, the state of every stimulus drawn since the previous flip."""
+    module = types.ModuleType("psychopy.visual")
+    module.flips = []
+    module.windows = []
+
+    class Window:
+        def __init__(self, size=(800, 600), fullscr=False, screen=0, units="norm", color=(0, 0, 0), **kwargs):
+            if screen >= num_screens:
+                raise RuntimeError(f"screen {screen} not found ({num_screens} screens)")
+            self.size = np.array(size if not fullscr else module_size)
+            self.units, self.color, self.screen, self.kwargs = units, color, screen, kwargs
+            self.monitorFramePeriod = frame_period_s
+            self._drawn: list[dict] = []
+            self.closed = False
+            module.windows.append(self)
+
+        def flip(self):
+            module.flips.append(self._drawn)
+            self._drawn = []
+
+        def close(self):
+            self.closed = True
+
+    class GratingStim:
+        def __init__(self, win, tex="sin", mask=None, units="", size=None, sf=None, ori=0.0, phase=0.0,
+                     contrast=1.0, **kwargs):
+            self.win, self.tex, self.mask, self.units = win, tex, mask, units
+            self.size, self.sf, self.ori, self.phase, self.contrast = size, sf, ori, phase, contrast
+
+        def draw(self):
+            self.win._drawn.append({"tex": self.tex, "units": self.units, "size": self.size, "sf": self.sf,
+                                    "ori": self.ori, "phase": self.phase, "contrast": self.contrast})
+
+    module_size = tuple(size)
+    module.Window, module.GratingStim = Window, GratingStim
     return module

@@ -70,13 +70,26 @@ def build_real_hardware(rig, open_slm_here: bool = False) -> HardwareBundle:
     if rig.backend != "hardware":
         raise RunnerError(f"rig profile {rig.name!r} has backend {rig.backend!r}; `holostim run` needs "
                           "backend: hardware (use `holostim dry-run` for the simulated microscope)")
-    laser = _open_laser(rig)
-    imaging = _open_imaging(rig)
-    visual = _open_named("visual_stimulus", rig.visual_stimulus)
-    treadmill = _open_named("treadmill", rig.treadmill)
-    return HardwareBundle(slm=open_slm(rig) if open_slm_here else None, laser=laser, imaging=imaging, visual=visual,
-                          treadmill=treadmill,
-                          clock=MonotonicClock(), simulated=False)
+    opened = []
+    try:
+        for name, opener in (("laser", _open_laser), ("imaging", _open_imaging),
+                             ("visual", lambda r: _open_named("visual_stimulus", r.visual_stimulus, r)),
+                             ("treadmill", lambda r: _open_named("treadmill", r.treadmill, r)),
+                             ("slm", lambda r: open_slm(r) if open_slm_here else None)):
+            opened.append((name, opener(rig)))
+    except BaseException:
+        # a device that fails to open must not leave the others open (the laser first: its driver turns it off)
+        for _, device in opened:
+            if device is not None:
+                try:
+                    device.close()
+                except Exception:  # noqa: BLE001 - keep closing the rest
+                    log.exception("closing a device after a failed start")
+        raise
+    devices = dict(opened)
+    return HardwareBundle(slm=devices["slm"], laser=devices["laser"], imaging=devices["imaging"],
+                          visual=devices["visual"], treadmill=devices["treadmill"], clock=MonotonicClock(),
+                          simulated=False)
 
 
 def _open_laser(rig):
@@ -93,6 +106,16 @@ def _open_imaging(rig):
     raise RunnerError(f"no real driver for imaging.driver {rig.imaging.driver!r}")
 
 
-def _open_named(what: str, name: str):
-    raise RunnerError(f"{what}: {name!r} has no driver in this version of holostim; run the visual stimulus and "
-                      f"treadmill through the simulated rig (backend: sim) or add a driver")
+def _open_named(what: str, name: str, rig):
+    """The visual stimulus (``visual_stimulus: zmq|psychopy``) or treadmill (``treadmill: nidaq``) of ``rig``."""
+    if what == "visual_stimulus" and name == "zmq":
+        from rig.drivers.visual_stimulus import ZmqVisualStimulus
+        return ZmqVisualStimulus.from_config(rig.visual)  # pings: a missing server fails here, clearly
+    if what == "visual_stimulus" and name == "psychopy":
+        from rig.drivers.visual_stimulus import PsychoPyStimulus
+        return PsychoPyStimulus.from_config(rig.visual)
+    if what == "treadmill" and name == "nidaq":
+        from rig.drivers.treadmill import NidaqTreadmill
+        return NidaqTreadmill.from_config(rig.running_wheel)
+    raise RunnerError(f"{what}: {name!r} has no real driver; use visual_stimulus: zmq or psychopy and "
+                      "treadmill: nidaq, or the simulated rig (backend: sim)")
