@@ -384,9 +384,7 @@ def _write_tables(pipe: OnlinePipeline, tmp) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import signal
-
-    from rig.commands.servers import _check_endpoint
+    from rig.commands.servers import _check_endpoint, serve_until_stopped
     from rig.config import load_rig
     from rig.online_server import OnlineServer
 
@@ -404,15 +402,7 @@ def _serve(args: argparse.Namespace) -> int:
     except zmq.ZMQError as err:
         raise ConfigError(f"cannot bind {endpoint} / {results}: {err}; is another online server running? "
                           f"Pick other endpoints with --endpoint/--results") from None
-    previous = {sig: signal.signal(sig, lambda *_: server.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        print(f"online server listening on {server.endpoint} results on {server.results_endpoint}", flush=True)
-        server.serve()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    print("online server stopped", flush=True)
-    return 0
+    return serve_until_stopped(server, "online server", f"{server.endpoint} results on {server.results_endpoint}")
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -49,6 +49,19 @@ def _check_endpoint(rig, endpoint: str, field: str = "slm_server", option: str =
         raise ConfigError(format_validation_error(err, model, f"{option} {endpoint}")) from None
 
 
+def serve_until_stopped(server, name: str, listening: str) -> int:
+    """Run ``server.serve()`` until a ``shutdown`` message, SIGINT or SIGTERM (which call ``server.stop()``)."""
+    previous = {sig: signal.signal(sig, lambda *_: server.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(f"{name} listening on {listening}", flush=True)
+        server.serve()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(f"{name} stopped", flush=True)
+    return 0
+
+
 def _slm_server(args: argparse.Namespace) -> int:
     rig = load_rig(args.rig)
     endpoint = args.endpoint or rig.zmq.slm_server
@@ -56,17 +69,9 @@ def _slm_server(args: argparse.Namespace) -> int:
     slm = open_slm(rig, args.driver)
     try:
         server = SlmServer(slm, endpoint)
-        previous = {sig: signal.signal(sig, lambda *_: server.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            print(f"slm-server listening on {server.endpoint}", flush=True)
-            server.serve()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        return serve_until_stopped(server, "slm-server", server.endpoint)
     finally:
         slm.close()
-    print("slm-server stopped", flush=True)
-    return 0
 
 
 def _controller(args: argparse.Namespace) -> int:
@@ -85,13 +90,5 @@ def _controller(args: argparse.Namespace) -> int:
     except zmq.ZMQError as err:
         raise ConfigError(f"cannot bind {endpoint} / {events}: {err}; is another controller running? "
                           f"Pick other endpoints with --endpoint/--events") from None
-    previous = {sig: signal.signal(sig, lambda *_: controller.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        print(f"controller listening on {controller.endpoint} events on {controller.events_endpoint}",
-              flush=True)
-        controller.serve()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    print("controller stopped", flush=True)
-    return 0
+    return serve_until_stopped(controller, "controller",
+                               f"{controller.endpoint} events on {controller.events_endpoint}")
