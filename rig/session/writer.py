@@ -60,7 +60,7 @@ def _resizable(group: h5py.Group, name: str, shape: tuple, dtype, chunks: tuple,
                                 fillvalue=fill, **kw)
 
 
-def build_layout(f: h5py.File, *, n_planes: int, frame_shape: tuple[int, int], slm_shape: tuple[int, int],
+def build_layout(f: h5py.File, *, n_planes: int, slm_shape: tuple[int, int],
                  n_directions: int, n_powers: int) -> None:
     """Create every group and dataset of an empty session (format :data:`rig.session.format.FORMAT_VERSION`)."""
     nan32 = np.float32(np.nan)
@@ -208,9 +208,8 @@ class SessionWriter:
             meta.create_dataset("rig_json", data=rig.model_dump_json())
             meta.create_dataset("protocol_json", data=protocol.model_dump_json())
             meta.create_dataset("extra_json", data=json.dumps(dict(extra_metadata or {}), default=str))
-            build_layout(f, n_planes=len(rig.imaging.planes_z_um), frame_shape=tuple(rig.imaging.pixels),
-                         slm_shape=tuple(rig.slm.shape), n_directions=n_dirs,
-                         n_powers=len(protocol.power_test.powers_mw))
+            build_layout(f, n_planes=len(rig.imaging.planes_z_um), slm_shape=tuple(rig.slm.shape),
+                         n_directions=n_dirs, n_powers=len(protocol.power_test.powers_mw))
         os.replace(partial, path)
         return cls._open_swmr(path)
 
