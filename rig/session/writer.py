@@ -260,7 +260,8 @@ class SessionWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc is not None and not self._closed:
-            self.append_event("error", t_s=np.nan, detail=f"{exc_type.__name__}: {exc}"[:96])
+            text = f"{exc_type.__name__}: {exc}".encode("utf-8")[:96].decode("utf-8", "ignore")
+            self.append_event("error", t_s=np.nan, detail=text)
         self.close()
 
     # ---------------------------------------------------------------------------------------------- properties
