@@ -194,3 +194,16 @@ def test_reader_rejects_foreign_files(tmp_path):
     text.write_text("hello")
     with pytest.raises(SessionError, match="not a readable HDF5"):
         SessionReader(text)
+
+
+def test_an_exception_inside_the_writer_is_recorded_and_the_file_still_closes(tmp_path, configs):
+    rig, protocol, _ = configs
+    path = tmp_path / "s.h5"
+    with pytest.raises(RuntimeError):
+        with SessionWriter.create(path, rig=rig, protocol=protocol, seed=0) as w:
+            w.append_trial({"block": "stim", "condition": "no_stim"})
+            raise RuntimeError("SLM lost: µ" * 20)          # non-ASCII, longer than the event's text field
+    with SessionReader(path) as r:
+        assert r.closed_cleanly and len(r.trials()) == 1
+        events = r.events()
+        assert list(events["kind"]) == ["error"] and events["detail"][0].startswith("RuntimeError: SLM lost")
