@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from holography.errors import HologramError
+from holography.targets import as_points
 
 _NEWTON_STEPS = 8
 
@@ -71,20 +72,6 @@ class _Poly3:
                    np.array(d["coef"], float))
 
 
-def _as_points(points, name: str) -> np.ndarray:
-    try:
-        pts = np.array(points, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise HologramError(f"{name} must be numbers: {err}") from None
-    if pts.ndim == 1 and pts.size == 3:
-        pts = pts.reshape(1, 3)
-    if pts.ndim != 2 or pts.shape[1] != 3:
-        raise HologramError(f"{name} must be an (N, 3) array, got shape {pts.shape}")
-    if not np.isfinite(pts).all():
-        raise HologramError(f"{name} contain NaN or inf")
-    return pts
-
-
 @dataclass
 class Calibration:
     """Imaging ↔ SLM mapping: :meth:`apply` imaging → SLM (x, y, z) µm, :meth:`inverse` SLM → imaging."""
@@ -101,8 +88,8 @@ class Calibration:
 
         Needs at least twice as many points as polynomial terms (20 for degree 3), spread over the volume.
         """
-        slm = _as_points(commanded_slm_um, "commanded positions")
-        img = _as_points(observed_imaging, "observed positions")
+        slm = as_points(commanded_slm_um, "commanded positions")
+        img = as_points(observed_imaging, "observed positions")
         if len(slm) != len(img):
             raise HologramError(f"{len(slm)} commanded but {len(img)} observed positions; pair them one to one")
         if not 1 <= int(degree) <= 5:
@@ -119,11 +106,11 @@ class Calibration:
 
     def apply(self, imaging) -> np.ndarray:
         """SLM (x, y, z) µm of imaging coordinates (N × 3)."""
-        return self.forward(_as_points(imaging, "imaging coordinates"))
+        return self.forward(as_points(imaging, "imaging coordinates"))
 
     def inverse(self, slm_um) -> np.ndarray:
         """Imaging coordinates of SLM (x, y, z) µm: the backward fit refined by Newton steps on :meth:`apply`."""
-        target = _as_points(slm_um, "SLM coordinates")
+        target = as_points(slm_um, "SLM coordinates")
         guess = self.backward(target)
         step = 1e-4 * self.forward.scale
         for _ in range(_NEWTON_STEPS):
@@ -138,10 +125,10 @@ class Calibration:
 
     def residual_report(self, commanded_slm_um, observed_imaging) -> dict:
         """Errors of the fit on given pairs: SLM-space error of :meth:`apply`, µm (RMS, max, per-axis RMS)."""
-        slm = _as_points(commanded_slm_um, "commanded positions")
+        slm = as_points(commanded_slm_um, "commanded positions")
         err = self.apply(observed_imaging) - slm
         dist = np.linalg.norm(err, axis=1)
-        back = self.inverse(slm) - _as_points(observed_imaging, "observed positions")
+        back = self.inverse(slm) - as_points(observed_imaging, "observed positions")
         return {"n_points": int(len(slm)), "degree": self.forward.degree,
                 "rms_um": float(np.sqrt(np.mean(dist ** 2))), "max_um": float(dist.max()),
                 "rms_xyz_um": np.sqrt(np.mean(err ** 2, axis=0)).tolist(),

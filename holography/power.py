@@ -12,6 +12,7 @@ import numpy as np
 
 from holography.errors import HologramError
 from holography.geometry import SLMGeometry
+from holography.targets import positive_per_target
 
 
 def diffraction_efficiency(targets_um, geometry: SLMGeometry) -> np.ndarray:
@@ -28,24 +29,10 @@ def diffraction_efficiency(targets_um, geometry: SLMGeometry) -> np.ndarray:
     return lateral * axial
 
 
-def _requests(requests_mw, n_targets: int) -> np.ndarray:
-    try:
-        req = np.array(requests_mw, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as err:
-        raise HologramError(f"requested powers must be numbers in mW: {err}") from None
-    if req.size != n_targets:
-        raise HologramError(f"got {req.size} power requests for {n_targets} targets; give one per target")
-    bad = np.flatnonzero(~np.isfinite(req) | (req <= 0))
-    if bad.size:
-        raise HologramError(f"requested powers must be finite and positive; target {int(bad[0])} asks "
-                            f"{req[bad[0]]!r} mW. Leave a target out instead of requesting zero power")
-    return req
-
-
 def power_weights(targets_um, requests_mw, geometry: SLMGeometry) -> np.ndarray:
     """Hologram weights (relative intensities, sum 1) that deliver ``requests_mw`` after the efficiency loss."""
     pts = np.asarray(targets_um, dtype=np.float64).reshape(-1, 3)
-    weights = _requests(requests_mw, len(pts)) / diffraction_efficiency(pts, geometry)
+    weights = positive_per_target(requests_mw, len(pts), "requested powers", "mW") / diffraction_efficiency(pts, geometry)
     return weights / weights.sum()
 
 
@@ -88,7 +75,7 @@ def required_laser_power(hologram, requests_mw, geometry: SLMGeometry, limits: P
     :func:`power_weights` delivers all requests to within its uniformity). Raises :class:`HologramError`,
     naming the numbers, when a request, a delivered power or P exceeds ``limits``: no plan above the maxima exists.
     """
-    req = _requests(requests_mw, hologram.n_targets)
+    req = positive_per_target(requests_mw, hologram.n_targets, "requested powers", "mW")
     over = np.flatnonzero(req > limits.max_power_per_target_mw)
     if over.size:
         raise HologramError(

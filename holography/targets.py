@@ -12,6 +12,39 @@ from holography.geometry import SLMGeometry
 DEFAULT_MIN_SEPARATION_UM = 2.0
 
 
+def as_points(points, name: str) -> np.ndarray:
+    """``points`` as a float64 (N, 3) array of (x, y, z), or :class:`HologramError` naming ``name``."""
+    try:
+        pts = np.array(points, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise HologramError(f"{name} must be numbers (x, y, z) µm: {err}") from None
+    if pts.ndim == 1 and pts.size == 3:
+        pts = pts.reshape(1, 3)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise HologramError(f"{name} must be an array of (x, y, z) µm rows, got shape {pts.shape}")
+    bad = ~np.isfinite(pts).all(axis=1)
+    if bad.any():
+        raise HologramError(f"{name} {np.flatnonzero(bad).tolist()} contain NaN or inf; give finite µm values")
+    return pts
+
+
+def positive_per_target(values, n_targets: int, what: str, unit: str = "", each: str = "") -> np.ndarray:
+    """One finite, positive number per target (float64), or :class:`HologramError` saying what to change."""
+    try:
+        v = np.array(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise HologramError(f"{what} must be numbers{' in ' + unit if unit else ''}: {err}") from None
+    if v.size != n_targets:
+        raise HologramError(f"got {v.size} {what} for {n_targets} targets; give one {each + ' ' if each else ''}"
+                            "per target")
+    bad = np.flatnonzero(~np.isfinite(v) | (v <= 0))
+    if bad.size:
+        raise HologramError(
+            f"{what} must be finite and positive; target {int(bad[0])} has {v[bad[0]]!r}{' ' + unit if unit else ''}. "
+            f"Leave a target out instead of giving it zero")
+    return v
+
+
 def validate_targets(targets_um, geometry: SLMGeometry, *, min_targets: int | None = None,
                      min_separation_um: float = DEFAULT_MIN_SEPARATION_UM) -> np.ndarray:
     """Return the targets as a float64 (K, 3) array of (x, y, z) µm, or raise :class:`HologramError`.
@@ -20,17 +53,7 @@ def validate_targets(targets_um, geometry: SLMGeometry, *, min_targets: int | No
     outside the reachable field |x|, |y| ≤ λf/(2·pitch) or beyond the sampled defocus range, duplicates and
     targets closer than ``min_separation_um``.
     """
-    try:
-        pts = np.array(targets_um, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise HologramError(f"targets must be numbers (x, y, z) µm: {err}") from None
-    if pts.ndim == 1 and pts.size == 3:
-        pts = pts.reshape(1, 3)
-    if pts.ndim != 2 or pts.shape[1] != 3:
-        raise HologramError(f"targets must be an array of (x, y, z) µm rows, got shape {pts.shape}")
-    bad = ~np.isfinite(pts).all(axis=1)
-    if bad.any():
-        raise HologramError(f"targets {np.flatnonzero(bad).tolist()} contain NaN or inf; give finite µm values")
+    pts = as_points(targets_um, "targets")
     needed = geometry.min_targets if min_targets is None else int(min_targets)
     if len(pts) < needed:
         raise HologramError(
@@ -75,15 +98,5 @@ def validate_weights(weights, n_targets: int) -> np.ndarray:
     """Requested relative intensities: ``None`` → equal; else K finite positive numbers, returned summing to 1."""
     if weights is None:
         return np.full(n_targets, 1.0 / n_targets)
-    try:
-        w = np.array(weights, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as err:
-        raise HologramError(f"weights must be numbers: {err}") from None
-    if w.size != n_targets:
-        raise HologramError(f"got {w.size} weights for {n_targets} targets; give one weight per target")
-    bad = np.flatnonzero(~np.isfinite(w) | (w <= 0))
-    if bad.size:
-        raise HologramError(
-            f"weights must be finite and positive; weight {int(bad[0])} is {w[bad[0]]!r}. "
-            "Leave a target out instead of giving it zero weight")
+    w = positive_per_target(weights, n_targets, "weights", each="weight")
     return w / w.sum()
