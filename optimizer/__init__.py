@@ -8,7 +8,8 @@ from .design import EnsembleRecord, OptimizationResult, design_ensembles
 from .errors import InfeasibleSpec, OptimizerError
 from .spec import CriterionWeights, EnsembleGroup, OptimizerSpec, Range
 from .synthetic import synthetic_cells
+from .tuning import osi_of_direction_curves
 
 __all__ = ["CellTable", "CriterionWeights", "EnsembleGroup", "EnsembleRecord", "InfeasibleSpec",
            "OptimizationResult", "OptimizerError", "OptimizerSpec", "Range", "cells_from_frame",
-           "design_ensembles", "read_cells", "synthetic_cells"]
+           "design_ensembles", "osi_of_direction_curves", "read_cells", "synthetic_cells"]

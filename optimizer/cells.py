@@ -21,7 +21,7 @@ from typing import Union
 import numpy as np
 
 from .errors import OptimizerError
-from .tuning import orientation_layout, orientation_phasors, orthogonal_index, osi, vector_orientation_deg
+from .tuning import check_directions, osi_of_direction_curves, peak_orientation_deg, vector_orientation_deg
 
 REQUIRED_COLUMNS = ("id", "x_um", "y_um", "z_um", "responsive", "power_mw", "uses")
 _RESP = re.compile(r"^resp_(\d+(?:\.\d+)?)$")
@@ -36,13 +36,10 @@ class CellTable:
     responsive: np.ndarray      # (N,) bool
     power_mw: np.ndarray        # (N,) float64, finite > 0
     uses: np.ndarray            # (N,) int64 ≥ 0
-    directions_deg: np.ndarray  # (D,)
-    resp: np.ndarray            # (N, D) raw direction responses
-    orientations_deg: np.ndarray  # (K,)
-    orient_resp: np.ndarray     # (N, K) folded, clipped ≥ 0 orientation curves
-    ortho: np.ndarray           # (K,) index of the orthogonal orientation
-    osi: np.ndarray             # (N,) seed-002 OSI in [0, 1]
-    po_deg: np.ndarray          # (N,) seed-002 PO: orientation of the largest mean response
+    directions_deg: np.ndarray  # (D,) sorted, in [0, 360), each direction's ± 90° present
+    resp: np.ndarray            # (N, D) raw mean response per direction (columns in that order)
+    osi: np.ndarray             # (N,) seed-002 OSI in [0, 1] (see :mod:`.tuning`)
+    po_deg: np.ndarray          # (N,) seed-002 PO as an orientation: direction of the largest mean response mod 180
     orientation_deg: np.ndarray  # (N,) vector-sum orientation, [0, 180)
     dropped_ids: tuple = ()     # rows dropped because power_mw was missing (not stimmable)
 
@@ -97,18 +94,15 @@ class CellTable:
 
     @classmethod
     def build(cls, *, ids, xyz_um, responsive, power_mw, uses, directions_deg, resp, dropped_ids=()) -> "CellTable":
-        """Derive the orientation curves, PO and OSI from validated arrays."""
-        orientations, fold = orientation_layout(directions_deg)
-        ortho = orthogonal_index(orientations)
-        curves = np.clip(np.asarray(resp, dtype=float), 0.0, None) @ fold
-        k = np.argmax(curves, axis=1) if len(curves) else np.zeros(0, int)
-        return cls(ids=np.asarray(ids), xyz_um=np.asarray(xyz_um, dtype=float),
+        """Derive PO, OSI and orientation from validated arrays (columns put in increasing direction)."""
+        given = np.mod(np.asarray(directions_deg, dtype=float), 360.0)
+        directions = check_directions(given)
+        resp = np.asarray(resp, dtype=float).reshape(-1, len(given))[:, np.argsort(given, kind="stable")]
+        return cls(ids=np.asarray(ids), xyz_um=np.asarray(xyz_um, dtype=float).reshape(-1, 3),
                    responsive=np.asarray(responsive, dtype=bool), power_mw=np.asarray(power_mw, dtype=float),
-                   uses=np.asarray(uses, dtype=np.int64), directions_deg=np.asarray(directions_deg, dtype=float),
-                   resp=np.asarray(resp, dtype=float), orientations_deg=orientations, orient_resp=curves,
-                   ortho=ortho, osi=osi(curves, ortho), po_deg=orientations[k],
-                   orientation_deg=vector_orientation_deg(curves, orientation_phasors(orientations)),
-                   dropped_ids=tuple(dropped_ids))
+                   uses=np.asarray(uses, dtype=np.int64), directions_deg=directions, resp=resp,
+                   osi=osi_of_direction_curves(resp, directions), po_deg=peak_orientation_deg(resp, directions),
+                   orientation_deg=vector_orientation_deg(resp, directions), dropped_ids=tuple(dropped_ids))
 
     def subset(self, index: np.ndarray) -> "CellTable":
         """The cells at ``index`` (row positions)."""

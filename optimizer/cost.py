@@ -25,6 +25,7 @@ import numpy as np
 
 from .plan import EnsemblePlan
 from .spec import CriterionWeights
+from .tuning import direction_phasors
 
 POWER_SCALE_MW = 100.0       # seed 002 power test: 12.5–100 mW
 SPATIAL_SCALE_UM = 100.0
@@ -52,13 +53,18 @@ class CostTable:
     """Rule and preference parameters of every ensemble as arrays indexed by ensemble, so that candidate
     versions of one ensemble — or of many different ensembles at once — are scored by the same vectorised code.
 
-    Aggregates are sums over members; ``curve_sum`` has the K orientations on its FIRST axis, shape (K,) or
-    (K, M) for M candidates, and ``e`` is an ensemble index or an (M,) array of them.
+    Aggregates are sums over members; ``curve_sum`` is the sum of the members' RAW direction curves with the D
+    directions on its FIRST axis, shape (D,) or (D, M) for M candidates, and ``e`` is an ensemble index or an
+    (M,) array of them.
     """
 
-    def __init__(self, plans: list[EnsemblePlan], weights: CriterionWeights, ortho: np.ndarray,
-                 phasors: np.ndarray):
-        self.plans, self.weights, self.ortho, self.phasors = plans, weights, ortho, phasors
+    def __init__(self, plans: list[EnsemblePlan], weights: CriterionWeights, directions_deg: np.ndarray):
+        """``directions_deg``: the cell table's sorted directions (see :func:`~optimizer.tuning.check_directions`)."""
+        self.plans, self.weights = plans, weights
+        self.directions_deg = np.asarray(directions_deg, dtype=float)
+        # Opposite directions share a doubled-angle phasor: the vector sum runs over the folded half curve.
+        self.phasors = direction_phasors(self.directions_deg[: len(self.directions_deg) // 2])
+        self.phasor_pair = np.stack([self.phasors.imag, self.phasors.real])   # one product gives (y, x)
         col = lambda f: np.array([f(p) for p in plans], dtype=float)  # noqa: E731
         self.n_cells = col(lambda p: p.n_cells)
         self.n_pairs = self.n_cells * (self.n_cells - 1) / 2.0
@@ -70,6 +76,11 @@ class CostTable:
         self.mean_lo, self.mean_hi = (np.array(v) for v in zip(*mo))
         self.has_target = np.array([p.target_deg is not None for p in plans])
         self.target_rad2 = np.deg2rad(2.0 * col(lambda p: p.target_deg or 0.0))
+        # Phasors turned by each ensemble's doubled target angle: the angle of that vector sum IS the signed
+        # orientation error (doubled), already wrapped into (−π, π] by arctan2.
+        turned = np.angle(self.phasors)[None, :] - self.target_rad2[:, None]     # (E, D/2)
+        self.turned_pair = np.stack([np.sin(turned), np.cos(turned)], axis=1)     # (E, 2, D/2)
+        self.cos_target, self.sin_target = np.cos(self.target_rad2), np.sin(self.target_rad2)
         self.tol_deg = col(lambda p: p.tolerance_deg)
         g = col(lambda p: p.weight)
         self.w_spatial = g * weights.spatial / SPATIAL_SCALE_UM
@@ -86,7 +97,7 @@ class CostTable:
         mean = (1.0 / self.n_cells[e], self.mean_lo[e], self.mean_hi[e], self.w_mean[e]) \
             if active(self.mean_lo, self.mean_hi) else None
         ens = (self.ens_lo[e], self.ens_hi[e]) if active(self.ens_lo, self.ens_hi) else None
-        target = (self.target_rad2[e], self.tol_deg[e]) if self.has_target[e] else None
+        target = (self.turned_pair[e], self.tol_deg[e]) if self.has_target[e] else None
         return spatial, mean, ens, target, self.w_ens[e]
 
     def rule_cost(self, e, curve_sum, osi_sum, pair_sum):
@@ -99,9 +110,12 @@ class CostTable:
         v = e if isinstance(e, dict) else self.gather(e)
         cost = v["w_spatial"] * _hinge(pair_sum * v["inv_pairs"], v["spatial_lo"], v["spatial_hi"])
         cost = cost + v["w_mean"] * _hinge(osi_sum * v["inv_n"], v["mean_lo"], v["mean_hi"])
-        cost = cost + v["w_ens_osi"] * _hinge(curve_osi(curve_sum, self.ortho), v["ens_lo"], v["ens_hi"])
+        osi, folded = summed_osi(curve_sum)
+        cost = cost + v["w_ens_osi"] * _hinge(osi, v["ens_lo"], v["ens_hi"])
         if v["any_target"]:
-            err = _orientation_error_deg(curve_sum, self.phasors, v["target_rad2"])
+            y, x = self.phasor_pair @ folded                 # turned by each candidate's own target
+            cos_t, sin_t = v["cos_target"], v["sin_target"]
+            err = _error_deg(y * cos_t - x * sin_t, x * cos_t + y * sin_t)
             cost = cost + v["w_orient"] * np.maximum(err - v["tol_inner"], 0.0) + v["w_pull"] * err
         return cost
 
@@ -114,7 +128,7 @@ class CostTable:
                 "w_mean": self.w_mean[e], "inv_n": 1.0 / self.n_cells[e],
                 "mean_lo": self.mean_lo[e], "mean_hi": self.mean_hi[e],
                 "w_ens_osi": self.w_ens[e] / OSI_SCALE, "ens_lo": self.ens_lo[e], "ens_hi": self.ens_hi[e],
-                "any_target": bool(np.any(has)), "target_rad2": self.target_rad2[e],
+                "any_target": bool(np.any(has)), "cos_target": self.cos_target[e], "sin_target": self.sin_target[e],
                 "tol_inner": tol - ORIENTATION_MARGIN_DEG,
                 "w_orient": np.where(has, self.w_ens[e] / ORIENTATION_SCALE_DEG, 0.0),
                 "w_pull": np.where(has, self.w_ens[e] * ORIENTATION_PULL / tol, 0.0)}
@@ -126,10 +140,13 @@ class CostTable:
             cost = spatial[3] * _one_sided_hinge(pair_sum * spatial[0], spatial[1], spatial[2])
         if mean is not None:
             cost = cost + mean[3] * _one_sided_hinge(osi_sum * mean[0], mean[1], mean[2])
+        if ens is None and target is None:
+            return cost
+        osi, folded = summed_osi(curve_sum)
         if ens is not None:
-            cost = cost + (w_ens / OSI_SCALE) * _one_sided_hinge(curve_osi(curve_sum, self.ortho), ens[0], ens[1])
+            cost = cost + (w_ens / OSI_SCALE) * _one_sided_hinge(osi, ens[0], ens[1])
         if target is not None:
-            err = _orientation_error_deg(curve_sum, self.phasors, target[0])
+            err = _error_deg(*(target[0] @ folded))
             cost = cost + w_ens * (np.maximum(err - (target[1] - ORIENTATION_MARGIN_DEG), 0.0)
                                    * (1.0 / ORIENTATION_SCALE_DEG) + (ORIENTATION_PULL / target[1]) * err)
         return cost
@@ -137,9 +154,10 @@ class CostTable:
     def tuning_term(self, e: int, curve_sum) -> float:
         """Unweighted term 8 of ensemble e: ensemble-OSI hinge per 0.1, plus the orientation terms of cotuned
         ensembles (hinge beyond the tolerance per 10°, and the pull towards the target)."""
-        term = _hinge(curve_osi(curve_sum, self.ortho), self.ens_lo[e], self.ens_hi[e]) * (1.0 / OSI_SCALE)
+        osi, folded = summed_osi(curve_sum)
+        term = _hinge(osi, self.ens_lo[e], self.ens_hi[e]) * (1.0 / OSI_SCALE)
         if self.has_target[e]:
-            err = _orientation_error_deg(curve_sum, self.phasors, self.target_rad2[e])
+            err = _error_deg(*(self.turned_pair[e] @ folded))
             tol = self.tol_deg[e]
             term = term + (np.maximum(err - (tol - ORIENTATION_MARGIN_DEG), 0.0) * (1.0 / ORIENTATION_SCALE_DEG)
                            + (ORIENTATION_PULL / tol) * err)
@@ -170,35 +188,42 @@ def _one_sided_hinge(x, low: float, high: float):
     return np.maximum(low - x, 0.0) + np.maximum(x - high, 0.0)
 
 
-def _orientation_error_deg(curve_sum, phasors: np.ndarray, target_rad2):
-    """Distance in degrees [0, 90] between the vector-sum orientation of curves (K first) and a target given
-    as a doubled angle in radians."""
-    doubled = np.arctan2(phasors.imag @ curve_sum, phasors.real @ curve_sum) - target_rad2
-    return np.abs(np.mod(doubled + np.pi, 2.0 * np.pi) - np.pi) * (90.0 / np.pi)
+def _error_deg(y, x):
+    """Orientation error in degrees [0, 90] from the vector sum turned by the target's doubled angle (y, x):
+    half its angle, which arctan2 already gives wrapped into [−π, π]."""
+    return np.abs(np.arctan2(y, x)) * (90.0 / np.pi)
 
 
-def curve_osi(curve_sum, ortho: np.ndarray):
-    """Seed-002 OSI of summed (or mean) orientation curves with K on the first axis; scale-free, so sums work.
+def summed_osi(curve_sum):
+    """Seed-002 OSI (:func:`~optimizer.tuning.osi_of_direction_curves`) of summed raw direction curves with the
+    D sorted directions on the first axis, shape (D,) or (D, M); scale-free, so the sum gives the mean's OSI.
 
-    Orientations pair up with their orthogonals; PO lies in the pair holding the largest response and OO is its
-    partner, so OSI = |a − b|/(a + b) of that pair. Written pair by pair (K/2 is small) because argmax and
-    take_along_axis cost more than the arithmetic on arrays of ~1,000 candidates.
+    Returns ``(osi, folded)``: ``folded[j] = R[j] + R[j + D/2]`` (R the rectified curve) sums each direction with
+    its opposite. The directions ± 90° of direction i are columns i ± D/4, an opposite pair, so 2·OO at peak i is
+    ``folded[(i + D/4) mod D/2]``. The peak is the first maximal direction, found by masked copies over the D
+    rows: argmax and take_along_axis cost more than these masked copies on arrays of ~1,000 candidates.
     """
-    pairs = [(k, int(ortho[k])) for k in range(len(ortho)) if k < ortho[k]]
-    a, b = curve_sum[pairs[0][0]], curve_sum[pairs[0][1]]
-    best = np.maximum(a, b)
-    result = np.abs(a - b) / (a + b + 1e-300)
-    for i, j in pairs[1:]:
-        a, b = curve_sum[i], curve_sum[j]
-        peak = np.maximum(a, b)
-        better = peak > best
-        result = np.where(better, np.abs(a - b) / (a + b + 1e-300), result)
-        best = np.maximum(peak, best)
-    return result
+    n_dir = curve_sum.shape[0]
+    half, quarter = n_dir // 2, n_dir // 4
+    rect = np.maximum(curve_sum, 0.0)
+    folded = rect[:half] + rect[half:]
+    if rect.ndim == 1:
+        k = int(np.argmax(rect))
+        po, oo2 = rect[k], folded[(k + quarter) % half]
+    else:
+        po = rect.max(axis=0)
+        at_peak = rect == po
+        oo2 = np.empty_like(po)
+        for i in range(n_dir - 1, -1, -1):      # backwards: on ties the first peak direction writes last
+            np.copyto(oo2, folded[(i + quarter) % half], where=at_peak[i])
+    po2 = po + po
+    return (po2 - oo2) / (po2 + oo2 + 1e-300), folded
 
 
 def vector_angle_deg(curve_sum, phasors: np.ndarray):
-    """Vector-sum orientation of (summed) curves with K on the first axis, degrees in [0, 180)."""
-    x = phasors.real @ curve_sum
-    y = phasors.imag @ curve_sum
+    """Vector-sum orientation of summed raw direction curves (first axis: directions) after rectification,
+    degrees in [0, 180); ``phasors``: :attr:`CostTable.phasors`."""
+    _, folded = summed_osi(curve_sum)
+    x = phasors.real @ folded
+    y = phasors.imag @ folded
     return np.mod(np.rad2deg(np.arctan2(y, x)) * 0.5, 180.0)

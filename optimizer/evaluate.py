@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cost import POWER_SCALE_MW, curve_osi, vector_angle_deg
+from .cost import POWER_SCALE_MW, vector_angle_deg
 from .problem import Problem
-from .tuning import angular_distance_deg
+from .tuning import angular_distance_deg, osi_of_direction_curves, peak_orientation_deg
 
 
 def _inside(value: float, interval, natural=(0.0, np.inf)) -> bool:
@@ -24,8 +24,9 @@ def ensemble_figures(problem: Problem, e: int, members: np.ndarray) -> dict:
     n = len(m)
     iu = np.triu_indices(n, 1)
     d = problem.dist_um[np.ix_(m, m)][iu]
-    curve_sum = cells.orient_resp[m].sum(axis=0)
-    ens_osi = float(curve_osi(curve_sum, cells.ortho))
+    curve_sum = cells.resp[m].sum(axis=0)
+    mean_curve = cells.resp[m].mean(axis=0)           # ensemble OSI: OSI of the mean raw curve (seed 002)
+    ens_osi = float(osi_of_direction_curves(mean_curve, cells.directions_deg)[0])
     orientation = float(vector_angle_deg(curve_sum, cost.phasors))
     spread = float(d.mean())
     mean_osi = float(cells.osi[m].mean())
@@ -51,13 +52,13 @@ def ensemble_figures(problem: Problem, e: int, members: np.ndarray) -> dict:
         "power": (problem.limits.max_total_power_mw is None
                   or float(cells.power_mw[m].sum()) <= problem.limits.max_total_power_mw),
     }
-    k = int(np.argmax(curve_sum))
     return {
         "index": e, "group": plan.group, "spatial": plan.spatial_label, "tuning": plan.tuning,
         "target_orientation_deg": plan.target_deg, "cells": m.tolist(),
         "spread_um": spread, "min_pair_distance_um": float(d.min()) if n > 1 else float("inf"),
         "ensemble_osi": ens_osi, "mean_osi": mean_osi, "orientation_deg": orientation,
-        "po_deg": float(cells.orientations_deg[k]), "total_power_mw": float(cells.power_mw[m].sum()),
+        "po_deg": float(peak_orientation_deg(mean_curve, cells.directions_deg)[0]),
+        "total_power_mw": float(cells.power_mw[m].sum()),
         "responsive_fraction": float(np.mean(cells.responsive[m])), "criteria": terms, "cost": float(weighted),
         "rules": rules, "hard": hard,
     }

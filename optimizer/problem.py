@@ -11,7 +11,6 @@ from .cost import CostTable
 from .errors import OptimizerError
 from .plan import EnsemblePlan, expand
 from .spec import OptimizerSpec
-from .tuning import orientation_phasors
 
 
 @dataclass(frozen=True)
@@ -86,8 +85,7 @@ def build_problem(cells: CellTable, spec: OptimizerSpec, limits: HardLimits) -> 
     np.fill_diagonal(crowd, 0.0)
     close = (dist < limits.min_distance_um).astype(np.int8)
     np.fill_diagonal(close, 1)
-    phasors = orientation_phasors(sub.orientations_deg)
-    costs = CostTable(plans, spec.weights, sub.ortho, phasors)
+    costs = CostTable(plans, spec.weights, sub.directions_deg)
     linear = costs.linear_scores(sub.uses.astype(float), sub.power_mw, (~sub.responsive).astype(float))
     order = np.argsort(linear, axis=1, kind="stable")
     return Problem(cells=sub, source_rows=rows, plans=plans, costs=costs, spec=spec, limits=limits,
@@ -101,7 +99,7 @@ def single_ensemble(problem: Problem, e: int) -> Problem:
     from dataclasses import replace
 
     plan = replace(problem.plans[e], index=0)
-    costs = CostTable([plan], problem.spec.weights, problem.cells.ortho, problem.costs.phasors)
+    costs = CostTable([plan], problem.spec.weights, problem.cells.directions_deg)
     return replace(problem, plans=[plan], costs=costs, linear=problem.linear[e:e + 1],
                    linear_order=problem.linear_order[e:e + 1], linear_sorted=problem.linear_sorted[e:e + 1],
                    n_ref=float(plan.n_cells))

@@ -1,9 +1,9 @@
 """Search state with incremental cost updates.
 
-Each ensemble keeps sums over its members (orientation curves, OSIs, pairwise distances and crowding, the linear
+Each ensemble keeps sums over its members (raw direction curves, OSIs, pairwise distances and crowding, the linear
 terms 2–4) and, for every eligible cell c, the sums of c's distances and crowding to the members and how many
 members are closer than the hard minimum. Scoring a swap "member a → cell b" then needs no recomputation over the
-ensemble: new sums are old sums − a's share + b's share, O(K) per candidate (K orientations). Two kinds of move
+ensemble: new sums are old sums − a's share + b's share, O(D) per candidate (D directions). Two kinds of move
 are scored for one slot, each for all candidates in a few vectorised numpy operations:
 
 * replace: member a of ensemble e → any cell b (:meth:`SearchState.replace_deltas`);
@@ -32,8 +32,8 @@ class SearchState:
         self.problem = problem
         cells = problem.cells
         self.costs = problem.costs
-        self.curves = cells.orient_resp
-        self.curves_t = np.ascontiguousarray(cells.orient_resp.T)   # (K, N): one row per orientation
+        self.curves = cells.resp                                   # (N, D) raw direction curves
+        self.curves_t = np.ascontiguousarray(cells.resp.T)          # (D, N): one row per direction
         self.osi = cells.osi
         self.power = cells.power_mw
         sizes = [p.n_cells for p in problem.plans]

@@ -80,7 +80,7 @@ class Population:
 
     @property
     def osi(self) -> np.ndarray:
-        """Seed 002 OSI of the noise-free tuning curve: (R_pref − R_orth)/(R_pref + R_orth), 0 if unresponsive."""
+        """Seed 002 OSI of the noise-free tuning curve (:func:`osi_of_curves`), 0 if unresponsive."""
         return osi_of_curves(self.tuning_curve(), DIRECTIONS_DEG)
 
 
@@ -94,20 +94,20 @@ def tuning_rates(pref_dir_deg, selectivity, direction_index, peak_hz, directions
 def osi_of_curves(curves: np.ndarray, directions_deg: np.ndarray) -> np.ndarray:
     """OSI as in seed 002 ("Online analysis") from per-direction responses ``(n, n_dir)``.
 
-    Responses are averaged over the two directions of each orientation; PO is the orientation with the largest
-    mean, OO the orthogonal one; OSI = (PO − OO)/(PO + OO), clipped to [0, 1]; 0 where both are 0.
+    The product's one definition (online and optimizer compute the same; tests/test_osi_definition.py pins them
+    together): responses rectified at 0; PO is the largest response (the preferred *direction*), OO the mean of
+    the responses at the two directions orthogonal to it (±90°); OSI = (PO − OO)/(PO + OO); 0 where PO is 0.
     """
-    ori = np.mod(np.asarray(directions_deg), 180.0)
-    uniq = np.unique(ori)
-    by_ori = np.stack([curves[:, ori == o].mean(axis=1) for o in uniq], axis=1)
-    best = np.argmax(by_ori, axis=1)
-    orth_idx = np.array([np.argmin(np.abs(((uniq - uniq[b] - 90.0) + 90.0) % 180.0 - 90.0)) for b in best])
-    rows = np.arange(len(curves))
-    po, oo = by_ori[rows, best], by_ori[rows, orth_idx]
-    denom = po + oo
+    d = np.mod(np.asarray(directions_deg, dtype=np.float64), 360.0)
+    r = np.clip(np.asarray(curves, dtype=np.float64), 0.0, None)
+    peak = np.argmax(r, axis=1)
+    rows = np.arange(len(r))
+    ortho = [np.argmin(np.abs((d[None, :] - (d[peak] + sign)[:, None] + 180.0) % 360.0 - 180.0), axis=1)
+             for sign in (90.0, -90.0)]
+    po = r[rows, peak]
+    oo = 0.5 * (r[rows, ortho[0]] + r[rows, ortho[1]])
     with np.errstate(invalid="ignore", divide="ignore"):
-        osi = np.where(denom > 0, (po - oo) / np.where(denom > 0, denom, 1.0), 0.0)
-    return np.clip(osi, 0.0, 1.0)
+        return np.where(po > 0, (po - oo) / np.where(po > 0, po + oo, 1.0), 0.0)
 
 
 def _hard_core(xyz: np.ndarray, min_dist_um: float, box_um: float) -> np.ndarray:

@@ -7,6 +7,8 @@ from optimizer.construct import random_feasible
 from optimizer.evaluate import evaluate
 from optimizer.problem import HardLimits, build_problem
 from optimizer.state import SearchState
+from optimizer.cost import summed_osi
+from optimizer.tuning import osi_of_direction_curves
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +74,24 @@ def test_pruned_candidates_contain_every_improving_swap(problem):
                 below = np.flatnonzero(full <= cutoff)
                 assert set(below) <= set(idx.tolist())
                 assert np.allclose(pruned, full[idx])
+
+
+def test_incremental_ensemble_osi_is_the_osi_of_the_mean_curve(problem):
+    """The running sums give each ensemble's OSI, and every candidate swap's, exactly as the product-wide
+    definition applied to the members' mean raw curve."""
+    rng = np.random.default_rng(4)
+    cells = problem.cells
+    for trial in range(5):
+        state = SearchState(problem, random_feasible(problem, rng))
+        for e, members in enumerate(state.members):
+            mean_curve = cells.resp[members].mean(axis=0)
+            expected = osi_of_direction_curves(mean_curve, cells.directions_deg)[0]
+            assert summed_osi(state.curve_sum[e])[0] == pytest.approx(expected, abs=1e-12)
+            slot = int(rng.integers(len(members)))
+            a = members[slot]
+            candidates = (state.curve_sum[e] - state.curves[a])[:, None] + state.curves_t
+            replaced = np.repeat(members[None, :], problem.n_cells, axis=0)
+            replaced[:, slot] = np.arange(problem.n_cells)
+            means = cells.resp[replaced].mean(axis=1)
+            assert np.allclose(summed_osi(candidates)[0], osi_of_direction_curves(means, cells.directions_deg),
+                               rtol=0, atol=1e-12)
