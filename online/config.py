@@ -5,7 +5,7 @@ seconds with the imaging frame rate when it builds this model.
 """
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,6 +51,17 @@ class OnlineConfig(BaseModel):
         6, ge=1, description="frames before onset that form a trial's baseline window (protocol baseline_s × rate)")
     response_extra_frames: int = Field(
         0, ge=0, description="frames after offset_frame still counted in the response window (GCaMP decay)")
+    indicator_decay_s: Optional[float] = Field(
+        1.6, gt=0, description="calcium indicator decay time constant, s (GCaMP6s ≈ 1.6 s, Chen et al. 2013); "
+        "with it, the baseline window's level is extrapolated into the response window as a decay, so the tail of "
+        "the previous trial is not counted as a response (null: plain baseline mean)")
+    decay_corrected_kinds: list[Literal["grating", "blank", "photostim"]] = Field(
+        ["grating", "blank"], description="trial kinds whose baseline is extrapolated with indicator_decay_s; "
+        "the correction leaves a constant offset (resting ΔF/F above F0) that the blank reference of the tuning "
+        "curve removes, so by default photostim responses keep the plain baseline of seed 002")
+    frame_rate_hz: Optional[float] = Field(
+        None, gt=0, description="frames per second of one plane, to turn indicator_decay_s into frames; null: "
+        "estimated from the frames' timestamps (without either, the plain baseline is used)")
     history_frames: int = Field(
         3000, ge=100, description="ΔF/F frames kept for trial windows; an event older than this is too late")
     max_trial_motion_px: float = Field(

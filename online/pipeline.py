@@ -77,7 +77,10 @@ class OnlinePipeline:
         self.extractor = TraceExtractor(self.footprints, self.config)
         self.history = FrameHistory(self.n_cells, self.config.history_frames)
         self.aligner = TrialAligner(self.config.trial_baseline_frames, self.config.response_extra_frames,
-                                    self.config.max_trial_motion_px)
+                                    self.config.max_trial_motion_px, self.config.decay_corrected_kinds)
+        self._first_stamp: Optional[tuple[int, float]] = None
+        if self.config.indicator_decay_s is not None and self.config.frame_rate_hz is not None:
+            self.aligner.decay_frames = self.config.indicator_decay_s * self.config.frame_rate_hz
         self.records: list[TrialRecord] = []
         self.ensembles: dict[Hashable, tuple[int, ...]] = {}
         self.counts: Counter = Counter()
@@ -124,6 +127,7 @@ class OnlinePipeline:
             gap = index - self._last_index - 1
             self._problem("frames_dropped", f"{gap} frame(s) missing before frame {index}", gap)
         self._last_index = index
+        self._note_time(index, t_s)
         arr, kind, message = self._check_frame(frame)
         if arr is None:
             self._problem(kind, f"frame {index}: {message}: rejected")
@@ -140,6 +144,20 @@ class OnlinePipeline:
         self.counts["frames_accepted"] += 1
         completed = self._complete_due()
         return FrameResult(index, t_s, True, None, shift.dy, shift.dx, shift.clipped, traces, completed)
+
+    def _note_time(self, index: int, t_s: Optional[float]) -> None:
+        """Frame rate from the timestamps (mean since the first stamped frame), for the indicator decay in frames."""
+        if t_s is None or self.config.indicator_decay_s is None or self.config.frame_rate_hz is not None:
+            return
+        t = float(t_s)
+        if not math.isfinite(t):
+            return
+        if self._first_stamp is None:
+            self._first_stamp = (index, t)
+            return
+        frames, seconds = index - self._first_stamp[0], t - self._first_stamp[1]
+        if frames >= 5 and seconds > 0:
+            self.aligner.decay_frames = self.config.indicator_decay_s * frames / seconds
 
     def _update_all_frame_noise(self, dff: np.ndarray) -> None:
         """Welford running s.d. of every frame's ΔF/F: the noise estimate until trial baselines suffice."""

@@ -3,7 +3,9 @@
 A trial's baseline window is the ``trial_baseline_frames`` frames before ``onset_frame``; its response window runs
 from ``onset_frame`` up to (not including) ``offset_frame + response_extra_frames``. The trial response is the
 mean ΔF/F in the response window minus the mean in the baseline window (frames that were dropped or rejected are
-left out of both means). Seed 002's motion exclusion applies per trial: the largest registration shift within
+left out of both means); for the kinds in ``decay_corrected_kinds`` (gratings and blanks by default) the baseline
+is carried into the response window as a decay with the indicator's time constant instead of as a constant, so the
+previous trial's decaying response is not mistaken for a negative response (:meth:`TrialAligner._decay_ratio`). Seed 002's motion exclusion applies per trial: the largest registration shift within
 the two windows must not exceed ``max_trial_motion_px`` (3 px).
 """
 from __future__ import annotations
@@ -59,7 +61,7 @@ class TrialRecord:
     """A completed trial: its event, response per cell (ΔF/F units) and quality flags."""
 
     event: TrialEvent
-    response: np.ndarray          # mean ΔF/F in the response window − mean in the baseline window, per cell
+    response: np.ndarray          # mean ΔF/F in the response window − the baseline carried into it, per cell
     baseline: np.ndarray          # mean ΔF/F in the baseline window, per cell
     max_shift_px: float           # largest registration shift within the windows (NaN if none)
     n_baseline_frames: int
@@ -99,21 +101,30 @@ class FrameHistory:
 
     def window(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """(ΔF/F frames × cells, shifts) for frames ``start … stop-1`` that are held; missing ones dropped."""
+        dff, shifts, _ = self.window_frames(start, stop)
+        return dff, shifts
+
+    def window_frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As :meth:`window`, plus the frame index of every ΔF/F row returned."""
         idx = np.arange(max(start, 0), stop)
         slots = idx % self.length
         held = self._have[slots] == idx
-        slots = slots[held]
+        slots, idx = slots[held], idx[held]
         dff = self._dff[slots]
         finite = np.isfinite(dff[:, 0]) if dff.shape[1] else np.ones(len(slots), bool)
-        return dff[finite], self._shift[slots]
+        return dff[finite], self._shift[slots], idx[finite]
 
 
 class TrialAligner:
     """Pending trials, completed in order of their window end as frames arrive."""
 
-    def __init__(self, baseline_frames: int, extra_frames: int, max_motion_px: float):
+    def __init__(self, baseline_frames: int, extra_frames: int, max_motion_px: float,
+                 decay_kinds: Sequence[str] = ()):
         self.baseline_frames, self.extra_frames = int(baseline_frames), int(extra_frames)
         self.max_motion_px = float(max_motion_px)
+        self.decay_kinds = frozenset(decay_kinds)
+        #: indicator decay time constant in frames, set once the frame rate is known (None: plain baseline)
+        self.decay_frames: Optional[float] = None
         self.pending: dict[Hashable, TrialEvent] = {}
         self._queue: list[tuple[int, int, Hashable]] = []  # (end frame, order, trial)
         self._order = 0
@@ -147,8 +158,8 @@ class TrialAligner:
     def compute(self, event: TrialEvent, history: FrameHistory) -> TrialRecord:
         """The trial's response from the frames in ``history``."""
         onset, end = int(event.onset_frame), self.end_frame(event)
-        base, base_shift = history.window(onset - self.baseline_frames, onset)
-        resp, resp_shift = history.window(onset, end)
+        base, base_shift, base_idx = history.window_frames(onset - self.baseline_frames, onset)
+        resp, resp_shift, resp_idx = history.window_frames(onset, end)
         notes = []
         if base.shape[0] == 0:
             notes.append("no baseline frames")
@@ -160,9 +171,25 @@ class TrialAligner:
         shifts = np.concatenate([base_shift, resp_shift])
         shifts = shifts[np.isfinite(shifts)]
         max_shift = float(shifts.max()) if shifts.size else math.nan
-        return TrialRecord(event, (resp_mean - base_mean).astype(np.float32), base_mean.astype(np.float32),
+        carried = base_mean * self._decay_ratio(event.kind, base_idx - onset, resp_idx - onset)
+        return TrialRecord(event, (resp_mean - carried).astype(np.float32), base_mean.astype(np.float32),
                            max_shift, int(base.shape[0]), int(resp.shape[0]),
                            bool(shifts.size and max_shift > self.max_motion_px), notes)
+
+    def _decay_ratio(self, kind: str, base_offsets: np.ndarray, resp_offsets: np.ndarray) -> float:
+        """How much of the baseline window's mean level is still there, on average, in the response window.
+
+        1 for a plain baseline. With the indicator decay τ (frames) the baseline is taken to be the tail of earlier
+        activity, A·e^{−k/τ} at frame offset k from onset; its mean over the baseline frames is the measured
+        baseline mean, so its mean over the response frames is that × mean_resp(e^{−k/τ}) / mean_base(e^{−k/τ}).
+        With GCaMP6s and a 2 s inter-trial interval the previous grating's response still decays through the
+        next baseline; subtracting it whole over-corrects the response window, where it has decayed further.
+        """
+        if (self.decay_frames is None or kind not in self.decay_kinds or not len(base_offsets)
+                or not len(resp_offsets)):
+            return 1.0
+        tau = float(self.decay_frames)
+        return float(np.exp(-resp_offsets / tau).mean() / np.exp(-base_offsets / tau).mean())
 
 
 def baseline_deviations(event: TrialEvent, history: FrameHistory, baseline_frames: int) -> np.ndarray:

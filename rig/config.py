@@ -283,6 +283,10 @@ class PowerTestConfig(_Strict):
     repetitions: int = Field(3, ge=1, description="trials per group and power")
     iti_s: float = Field(1.0, ge=0, description="inter-trial interval, s")
     power_margin: float = Field(1.15, ge=1.1, le=1.2, description="stim power = stimmable power × this (seed 002: 1.1–1.2)")
+    max_cells: Optional[int] = Field(
+        None, ge=1, description="most cells the power test covers (the brightest red nuclei); default: one per "
+                                "ensemble slot of the optimizer spec (count × cells), at least 40. Testing every "
+                                "nucleus of a field (~800) would take hours at 8 powers × 3 repetitions")
 
     @field_validator("powers_mw")
     @classmethod
@@ -305,6 +309,24 @@ class TuningConfig(_Strict):
     temporal_frequency_hz: float = Field(1.0, gt=0, description="drift rate, Hz")
     contrast: float = Field(1.0, gt=0, le=1, description="Michelson contrast")
     size_deg: float = Field(50.0, gt=0, description="grating size, visual degrees")
+    response_s: Optional[float] = Field(
+        None, gt=0, description="response window from grating onset, s; default stimulus_s + min(1 s, iti_s / 2): "
+        "GCaMP6s keeps rising for ~0.5–1 s after the spikes that a 1 s grating evokes, so the peak of the response "
+        "comes after the grating ends (Chen et al. 2013); must end before the next grating (≤ stimulus_s + iti_s)")
+
+    @property
+    def response_window_s(self) -> float:
+        """Response window from grating onset, s (``response_s`` or its default)."""
+        if self.response_s is not None:
+            return float(self.response_s)
+        return self.stimulus_s + min(1.0, 0.5 * self.iti_s)
+
+    @model_validator(mode="after")
+    def _window_before_next_grating(self) -> "TuningConfig":
+        if self.response_s is not None and self.response_s > self.stimulus_s + self.iti_s:
+            raise ValueError(f"response_s ({self.response_s}) must not run into the next grating: at most "
+                             f"stimulus_s + iti_s = {self.stimulus_s + self.iti_s:g} s")
+        return self
 
     @field_validator("directions_deg")
     @classmethod

@@ -62,9 +62,14 @@ class SimConfig(BaseModel):
     # ------------------------------------------------------------------------------------ optics and opsin
     ppsf_radial_hwhm_um: float = Field(7.7, gt=0, description="physiological PSF radial HWHM, µm (seed 002)")
     ppsf_axial_hwhm_um: float = Field(18.5, gt=0, description="physiological PSF axial HWHM, µm (seed 002)")
-    spike_hill_exponent: float = Field(4.0, gt=0, description="steepness of spike probability vs power")
+    spike_hill_exponent: float = Field(
+        6.0, gt=0, description="steepness of spike probability vs power: 6 takes p from 0.1 to 0.9 over 2.1× power, "
+        "the steep onset of ChroME-family opsins (seed 002: 1.1–1.2 × the stimmable power already makes the "
+        "response faithful)")
     spike_probability_at_stimmable: float = Field(
-        0.8, gt=0, lt=1, description="probability of a spike per pulse at the stimmable power")
+        0.5, gt=0, lt=1, description="probability of a spike per pulse at the stimmable power: 0.5 makes the "
+        "stimmable power the half-activation power, which is what a power test of 5 pulses × 3 repetitions finds as "
+        "the lowest power with a significant response")
     calibration_distortion_um: float = Field(
         4.0, ge=0, description="scale of the hidden nonlinear imaging↔SLM distortion, µm")
 

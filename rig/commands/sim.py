@@ -1,4 +1,5 @@
-"""``holostim sim ensembles``: rehearse an ensemble experiment on the simulated microscope.
+"""``holostim sim ensembles``: rehearse an ensemble experiment on the simulated microscope;
+``holostim sim score``: score a dry run against the simulated ground truth (:mod:`rig.ground_truth`).
 
 Stimulates N simulated ten-cell ensembles of one kind and writes one row per non-targeted cell per ensemble
 (columns: ensemble, cell, min_distance_um, plane, po_deg, osi, delta_ori_deg, ensemble_spread_um, ensemble_osi,
@@ -30,6 +31,14 @@ def register(subparsers) -> None:
     ens.add_argument("--expected", action="store_true",
                      help="write noise-free expected responses instead of simulated trial averages")
     ens.set_defaults(func=_ensembles)
+
+    score = sub.add_parser("score", help="score a dry run's online analysis against the simulated ground truth",
+                           description="Rebuild the simulated tissue of a dry-run session (its rig profile and "
+                           "seed) and compare what the online analysis found with what was planted: visual "
+                           "responsiveness, PO, OSI and stimmable power.")
+    score.add_argument("session", help="dry-run session file (.h5)")
+    score.add_argument("--json", action="store_true", help="print the figures as JSON")
+    score.set_defaults(func=_score)
 
 
 def _ensembles(args: argparse.Namespace) -> int:
@@ -63,4 +72,14 @@ def _ensembles(args: argparse.Namespace) -> int:
     kept = table[~table.excluded]
     print(f"{out}: {len(table)} rows, {args.n} {args.kind} ensembles, {pop.n} imaged cells; "
           f"mean response of non-excluded cells {kept.response.mean():+.4f} ΔF/F", file=sys.stderr)
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    import json
+
+    from rig.ground_truth import format_score, score_session
+
+    figures = score_session(args.session)
+    print(json.dumps(figures, indent=1) if args.json else format_score(figures))
     return 0

@@ -113,3 +113,13 @@ def test_schema_covers_all_kinds():
     assert "slm" in schema["rig"]["properties"]
     json.dumps(schema)
     assert Protocol.model_json_schema()["title"] == "Protocol"
+
+
+def test_tuning_response_window_default_and_limit():
+    base = {"kind": "protocol", "optimizer": {"ensembles": [{"count": 3}]}}
+    # default: the grating plus the indicator's rise after it, at most half the ITI
+    assert validate_mapping({**base, "tuning": {"stimulus_s": 1.0, "iti_s": 2.0}}).tuning.response_window_s == 2.0
+    assert validate_mapping({**base, "tuning": {"stimulus_s": 1.0, "iti_s": 1.0}}).tuning.response_window_s == 1.5
+    assert validate_mapping({**base, "tuning": {"response_s": 1.2}}).tuning.response_window_s == 1.2
+    with pytest.raises(ConfigError, match="must not run into the next grating"):
+        validate_mapping({**base, "tuning": {"stimulus_s": 1.0, "iti_s": 2.0, "response_s": 3.5}})

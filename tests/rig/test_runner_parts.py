@@ -115,3 +115,25 @@ def test_ppsf_fwhm_of_a_gaussian_profile():
         y = 0.8 * np.exp(-(x - 1.0) ** 2 / (2 * sigma ** 2)) + 0.02 + rng.normal(0, 0.01, x.size)
         assert fwhm(x, y) == pytest.approx(width, rel=0.1)
     assert np.isnan(fwhm(RADIAL_UM, np.zeros(RADIAL_UM.size)))             # a flat profile has no width
+
+
+def test_calibration_refit_drops_mislocated_spots():
+    from rig.runner.stages.calibration import robust_fit
+    from sims.mapping import make_mapping
+
+    mapping = make_mapping((400.0, 400.0), 4.0, seed=2)
+    rng = np.random.default_rng(0)
+    observed = np.column_stack([rng.uniform(60, 340, 80), rng.uniform(60, 340, 80), rng.uniform(-60, 60, 80)])
+    commanded = mapping.to_slm(observed)
+    bad = np.array([3, 17, 42, 77])
+    observed_noisy = observed + rng.normal(0, 0.2, observed.shape)
+    observed_noisy[bad, :2] += rng.choice([-1, 1], (4, 2)) * rng.uniform(12, 25, (4, 2))   # spots on a ghost
+    cal, used = robust_fit(commanded, observed_noisy)
+    assert set(np.flatnonzero(~used)) == set(bad)
+    probe = np.column_stack([rng.uniform(60, 340, 200), rng.uniform(60, 340, 200), rng.uniform(-60, 60, 200)])
+    err = np.linalg.norm(cal.apply(probe) - mapping.to_slm(probe), axis=1)
+    assert np.sqrt((err ** 2).mean()) < 0.5
+    # a plain fit through the same points is pulled by the mislocated ones
+    import holography
+    plain = holography.Calibration.fit(commanded, observed_noisy, degree=3, imaging_units="x_um, y_um, z_um")
+    assert np.sqrt((np.linalg.norm(plain.apply(probe) - mapping.to_slm(probe), axis=1) ** 2).mean()) > 1.0

@@ -155,14 +155,40 @@ def run(ctx) -> None:
         ctx.hw.laser.off()
         ctx.hw.slide(None)
     commanded, observed = np.concatenate(commanded), np.concatenate(observed)
-    ok = np.all(np.isfinite(observed), axis=1)
-    try:
-        cal = holography.Calibration.fit(commanded[ok], observed[ok], degree=3,
-                                         imaging_units="x_um, y_um, z_um")
-    except holography.HologramError as err:
-        raise RunnerError(f"calibration failed: {err}") from None
-    residual = np.linalg.norm(cal.apply(observed[ok]) - commanded[ok], axis=1)
+    found = np.all(np.isfinite(observed), axis=1)
+    cal, used = robust_fit(commanded[found], observed[found])
+    residual = np.linalg.norm(cal.apply(observed[found]) - commanded[found], axis=1)
     ctx.calibration = cal
     ctx.writer.write_calibration(cal.to_dict(), residual, t_s=ctx.acq.now())
-    ctx.progress.message(f"[calibration] {ok.sum()} of {len(ok)} spots found, fit RMS "
-                         f"{cal.residuals['rms_um']:.2f} µm")
+    ctx.progress.message(f"[calibration] {found.sum()} of {len(found)} spots found, {int((~used).sum())} rejected as "
+                         f"mislocated, fit RMS {cal.residuals['rms_um']:.2f} µm")
+
+
+#: A spot whose residual exceeds this many robust s.d. (1.4826 × median absolute residual) is mislocated…
+OUTLIER_SD = 4.0
+#: …unless its residual is below this, µm (a fit that is already good rejects nothing).
+OUTLIER_FLOOR_UM = 1.5
+
+
+def robust_fit(commanded: np.ndarray, observed: np.ndarray, max_rounds: int = 3):
+    """Degree-3 fit of (commanded SLM, observed imaging) pairs, refitted without mislocated spots.
+
+    A spot located on a neighbour's ghost or on a noise blob lands microns away from where the others say it
+    should be; one such point drags a cubic polynomial by several microns over a whole corner of the field. Each
+    round drops the points whose residual is far outside the rest (:data:`OUTLIER_SD`, :data:`OUTLIER_FLOOR_UM`)
+    and refits, while enough points remain for the cubic. Returns the calibration and which points it used.
+    """
+    used = np.ones(len(commanded), bool)
+    for _ in range(max_rounds + 1):
+        try:
+            cal = holography.Calibration.fit(commanded[used], observed[used], degree=3,
+                                             imaging_units="x_um, y_um, z_um")
+        except holography.HologramError as err:
+            raise RunnerError(f"calibration failed: {err}") from None
+        residual = np.linalg.norm(cal.apply(observed) - commanded, axis=1)
+        limit = max(OUTLIER_SD * 1.4826 * float(np.median(residual[used])), OUTLIER_FLOOR_UM)
+        keep = residual <= limit
+        if np.array_equal(keep, used) or keep.sum() < 40:
+            break
+        used = keep
+    return cal, used

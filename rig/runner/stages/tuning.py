@@ -1,8 +1,9 @@
 """Stage ``tuning``: drifting gratings (seed 002, "Calcium imaging": 8 directions, 1 s, interleaved with a grey
 screen) and online tuning (seed 002, "Online analysis": PO, OSI; responsive by one-way ANOVA, P < 0.05).
 
-Trial order from :func:`rig.schedule.tuning_schedule` (seeded). Each trial's response is the mean ΔF/F while the
-grating is on minus the second before it; tuning curves, PO, OSI, gOSI and ANOVA come from
+Trial order from :func:`rig.schedule.tuning_schedule` (seeded). Each trial's response is the mean ΔF/F in the
+response window (``tuning.response_window_s`` from grating onset: the grating and the indicator's rise after it)
+minus the second before the onset; tuning curves, PO, OSI, gOSI and ANOVA come from
 :func:`online.tuning_from_responses` over the valid trials.
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ def run(ctx) -> None:
 
         spec = TrialSpec(key=f"tu{i}", block="tuning", condition=trial.condition,
                          kind="grating" if grating else "blank", t_scheduled_s=t0 + (i - skip) * period,
-                         response_s=tu.stimulus_s, fire=fire, direction_deg=float(trial.direction_deg),
+                         response_s=tu.response_window_s, fire=fire, direction_deg=float(trial.direction_deg),
                          event="stimulus_on", event_value=float(trial.direction_deg))
         out = run_trial(ctx, spec)
         responses.append(out.response)
