@@ -10,9 +10,18 @@ PUBlishes on ``zmq.online_results`` multipart messages ``[topic, JSON, array hea
 * ``trial``: ``{"type": "trial_response", "plane", "trial", "kind", "valid", "max_shift_px"}`` + the response per
   cell (mean ΔF/F in the response window minus the baseline window), when a trial completes;
 * ``tuning``: ``{"type": "tuning", "plane", "directions_deg", "n_trials"}`` + ``po_deg, osi, gosi, responsive,
-  mean`` (cells × directions), after each completed grating/blank trial once two directions were shown;
+  mean`` (cells × directions), after each completed grating/blank trial once two directions were shown (unless
+  a ``configure`` turned it off);
 * ``report``: ``{"type": "online_report", "counts", "planes"}``: the server's counters of bad messages and each
-  pipeline's :meth:`~online.OnlinePipeline.report`, on a ``report`` request and every ``report_every_s``.
+  pipeline's :meth:`~online.OnlinePipeline.report`, on a ``report`` request and every ``report_every_s``;
+* ``traces`` (only when a ``configure`` asked for them): ``{"type": "traces", "plane", "frame_index", "t_s",
+  "dy", "dx"}`` + ``f_cell, f_neuropil`` per cell, for every accepted frame (the session runner writes them);
+* ``sync``: ``{"type": "sync", "seq", "frames", "traces"}`` + the noise s.d. per cell of each plane, in answer to
+  a ``sync`` message: everything sent before it has been handled and its publications precede this one.
+
+Run as ``python -m rig.online_server`` it is the session runner's child process (``holostim dry-run``'s default
+``--online process``): it binds free loopback ports, prints them as one JSON line, and exits when its standard
+input closes (the runner is gone, even after a ``kill -9``), on SIGTERM/SIGINT or a ``shutdown`` message.
 
 A bad message (not decodable, unknown, invalid, a frame for a plane that does not exist, before ``configure``)
 is counted under its reason and never stops the server; bad frame contents are counted by the pipelines.
@@ -20,6 +29,7 @@ is counted under its reason and never stops the server; bad frame contents are c
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -28,6 +38,8 @@ from typing import Optional, Sequence
 import numpy as np
 import zmq
 from pydantic import ValidationError
+
+import scipy.sparse as sp
 
 from online import Footprints, OnlineConfig, OnlineError, OnlinePipeline, TrialEvent
 from rig.wire import framing, messages as m
@@ -52,11 +64,15 @@ class OnlineServer:
     config : :class:`online.OnlineConfig` of the pipelines (a ``configure`` may replace it).
     dff_every : publish ΔF/F every this many frames of a plane.
     report_every_s : publish the counters at least this often, seconds.
+    results_hwm : messages the PUB socket queues per subscriber before dropping (0 = never drop: the session
+        runner's child, whose one subscriber must receive every trace and response).
+    frames_hwm : messages the PULL socket queues before senders wait (bounds the memory of a backlog of frames).
     """
 
     def __init__(self, endpoint: str = "tcp://127.0.0.1:5558", results_endpoint: str = "tcp://127.0.0.1:5559",
                  footprints: Optional[Sequence[np.ndarray]] = None, config: Optional[OnlineConfig] = None,
-                 dff_every: int = 1, report_every_s: float = 1.0, context: Optional[zmq.Context] = None):
+                 dff_every: int = 1, report_every_s: float = 1.0, context: Optional[zmq.Context] = None,
+                 results_hwm: int = 1000, frames_hwm: int = 1000):
         if dff_every < 1:
             raise OnlineError(f"dff_every must be at least 1, got {dff_every}")
         context = context or zmq.Context.instance()
@@ -66,13 +82,18 @@ class OnlineServer:
         self.counts: Counter = Counter()
         self.pipelines: list[OnlinePipeline] = []
         self._published: list[int] = []
+        self._traces_sent: list[int] = []
+        self.publish_traces = False
+        self.publish_tuning = True
         self._offsets = np.zeros(1, np.int64)
         self._stop = threading.Event()
         self._pull = context.socket(zmq.PULL)
         self._pull.setsockopt(zmq.LINGER, 0)
         self._pull.setsockopt(zmq.MAXMSGSIZE, MAX_PART_BYTES)
+        self._pull.setsockopt(zmq.RCVHWM, int(frames_hwm))
         self._pub = context.socket(zmq.PUB)
         self._pub.setsockopt(zmq.LINGER, 500)
+        self._pub.setsockopt(zmq.SNDHWM, int(results_hwm))
         try:
             self._pull.bind(endpoint)
             self._pub.bind(results_endpoint)
@@ -87,7 +108,10 @@ class OnlineServer:
 
     # ------------------------------------------------------------------------------------------------- set-up
     def configure(self, footprints: Sequence, config: Optional[OnlineConfig] = None) -> None:
-        """(Re)build one pipeline per plane; raises OnlineError for unusable footprints."""
+        """(Re)build one pipeline per plane; raises OnlineError for unusable footprints.
+
+        A plane's footprints are a cells × rows × cols stack, an :class:`online.Footprints`, or a sparse
+        cells × pixels matrix (``(matrix, frame_shape)`` pairs: see :func:`csr_footprints`)."""
         if not len(footprints):
             raise OnlineError("configure needs one footprint stack (cells × rows × cols) per imaging plane")
         config = config or self.config
@@ -96,6 +120,9 @@ class OnlineServer:
             if isinstance(fp, Footprints):
                 pipes.append(OnlinePipeline(fp, fp.shape, config))
                 continue
+            if isinstance(fp, tuple) and len(fp) == 2 and sp.issparse(fp[0]):
+                pipes.append(OnlinePipeline(fp[0], tuple(fp[1]), config))
+                continue
             fp = np.asarray(fp)
             if fp.ndim != 3 or fp.shape[0] == 0 or fp.dtype.kind not in "biuf":
                 raise OnlineError(f"plane {k}: footprints must be cells × rows × cols (weights or booleans) "
@@ -103,6 +130,7 @@ class OnlineServer:
             pipes.append(OnlinePipeline(np.ascontiguousarray(fp), tuple(fp.shape[1:]), config))
         self.config, self.pipelines = config, pipes
         self._published = [0] * len(pipes)
+        self._traces_sent = [0] * len(pipes)
         self._offsets = np.cumsum([0] + [p.n_cells for p in pipes])
         log.info("online analysis of %d cells on %d planes", self._offsets[-1], len(pipes))
 
@@ -155,10 +183,15 @@ class OnlineServer:
 
     def _dispatch(self, request, arrays: list[np.ndarray]) -> list[list]:
         if isinstance(request, cm.Configure):
-            self.configure(arrays, OnlineConfig(**request.online) if request.online else self.config)
+            planes = csr_footprints(arrays, request.frame_shape) if request.encoding == "csr" else arrays
+            self.configure(planes, OnlineConfig(**request.online) if request.online else self.config)
+            self.publish_traces = bool(request.traces)
+            self.publish_tuning = bool(request.tuning)
             return [self._report()]
         if isinstance(request, cm.ReportRequest):
             return [self._report()]
+        if isinstance(request, cm.Sync):
+            return [self._sync(request.seq)]
         if isinstance(request, m.Shutdown):
             self._stop.set()
             return []
@@ -166,6 +199,8 @@ class OnlineServer:
             return self._bad("messages_before_configure", f"a {request.type!r} message before any footprints")
         if isinstance(request, cm.OnlineFrame):
             return self._frame(request, arrays)
+        if isinstance(request, cm.Reference):
+            return self._reference(request, arrays)
         if arrays:
             raise WireError(f"a {request.type!r} message carries no arrays, got {len(arrays)}", "invalid")
         if isinstance(request, cm.TrialOn):
@@ -180,6 +215,12 @@ class OnlineServer:
         pipe = self.pipelines[request.plane]
         result = pipe.process(arrays[0], frame_index=request.frame_index, t_s=request.t_s)
         out = []
+        if result.accepted and self.publish_traces:
+            tr = result.traces
+            head = {"type": "traces", "plane": request.plane, "frame_index": result.frame_index,
+                    "t_s": request.t_s, "dy": float(result.dy), "dx": float(result.dx)}
+            out.append([b"traces", *framing.encode(head, [tr.f_cell, tr.f_neuropil])])
+            self._traces_sent[request.plane] += 1
         if result.accepted and pipe.counts["frames_accepted"] % self.dff_every == 0:
             head = {"type": "dff", "plane": request.plane, "frame_index": result.frame_index, "accepted": True,
                     "reason": None, "dy": float(result.dy), "dx": float(result.dx)}
@@ -195,9 +236,12 @@ class OnlineServer:
             for record in new:
                 head = {"type": "trial_response", "plane": plane, "trial": record.event.trial,
                         "kind": record.event.kind, "valid": bool(record.valid),
-                        "max_shift_px": _finite(record.max_shift_px)}
+                        "max_shift_px": _finite(record.max_shift_px),
+                        "n_baseline_frames": int(record.n_baseline_frames),
+                        "n_response_frames": int(record.n_response_frames),
+                        "motion_excluded": bool(record.motion_excluded)}
                 out.append([b"trial", *framing.encode(head, [np.asarray(record.response, np.float32)])])
-            if any(r.event.kind in ("grating", "blank") for r in new):
+            if self.publish_tuning and any(r.event.kind in ("grating", "blank") for r in new):
                 out.extend(self._tuning(plane))
         return out
 
@@ -229,6 +273,23 @@ class OnlineServer:
                                       request.direction_deg, request.ensemble, local, request.power_mw))
         return []
 
+    def _reference(self, request: cm.Reference, arrays: list[np.ndarray]) -> list[list]:
+        if len(arrays) != 1:
+            raise WireError(f"a reference carries one image, got {len(arrays)} arrays", "invalid")
+        if request.plane >= len(self.pipelines):
+            return self._bad("events_invalid", f"reference for plane {request.plane}: only {len(self.pipelines)} "
+                                               "planes")
+        self.pipelines[request.plane].motion.set_reference(arrays[0])
+        return []
+
+    def _sync(self, seq: int) -> list:
+        """The barrier's answer: counters and each plane's noise s.d. (float64, as the pipelines hold it)."""
+        head = {"type": "sync", "seq": int(seq),
+                "frames": [int(p.counts["frames_received"]) for p in self.pipelines],
+                "traces": list(self._traces_sent)}
+        noise = [np.asarray(p.noise_sd, np.float64) for p in self.pipelines]
+        return [b"sync", *framing.encode(head, noise)]
+
     def _trial_off(self, request: cm.TrialOff) -> list[list]:
         for pipe in self.pipelines:
             pipe.end_trial(request.trial, request.offset_frame)
@@ -259,3 +320,84 @@ def _plain(obj):
     if obj is None or isinstance(obj, (bool, int, str)):
         return obj
     return str(obj)
+
+
+def csr_footprints(arrays: Sequence[np.ndarray], frame_shape) -> list[tuple]:
+    """Per plane ``(sparse cells × pixels matrix, frame_shape)`` from a ``configure``'s ``data, indices, indptr``
+    triples; raises OnlineError when the arrays do not form valid matrices over ``frame_shape``."""
+    if frame_shape is None or len(arrays) == 0 or len(arrays) % 3:
+        raise OnlineError(f"encoding 'csr' needs frame_shape and three arrays (data, indices, indptr) per plane, "
+                          f"got {len(arrays)} arrays")
+    rows, cols = (int(n) for n in frame_shape)
+    planes = []
+    for k in range(len(arrays) // 3):
+        data, indices, indptr = arrays[3 * k:3 * k + 3]
+        if (data.ndim != 1 or indices.ndim != 1 or indptr.ndim != 1 or indices.dtype.kind not in "iu"
+                or indptr.dtype.kind not in "iu" or data.dtype.kind not in "biuf" or len(indptr) < 2
+                or len(data) != len(indices) or indptr[0] != 0 or indptr[-1] != len(indices)
+                or np.any(np.diff(indptr) < 0) or (indices.size and not 0 <= indices.min() <= indices.max()
+                                                   < rows * cols)):
+            raise OnlineError(f"plane {k}: data, indices, indptr do not form a sparse cells × {rows * cols} "
+                              "matrix (indices must be pixels of frame_shape, indptr start at 0 and rise)")
+        matrix = sp.csr_matrix((np.array(data), np.array(indices), np.array(indptr)),
+                               shape=(len(indptr) - 1, rows * cols))
+        planes.append((matrix, (rows, cols)))
+    return planes
+
+
+def _watch_stdin(server: OnlineServer) -> threading.Thread:
+    """Stop ``server`` when standard input closes: the parent that started this process is gone."""
+    import sys
+
+    fd = sys.stdin.fileno()
+
+    def watch():
+        try:
+            while os.read(fd, 4096):       # the raw descriptor: no buffered-reader lock held at shutdown
+                pass
+        except OSError:
+            pass
+        server.stop()
+
+    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The session runner's child process: serve on loopback until stdin closes, SIGTERM/SIGINT or ``shutdown``.
+
+    Prints one JSON line, ``{"endpoint": …, "results": …}``, once both sockets are bound."""
+    import argparse
+    import json
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m rig.online_server",
+                                     description="online analysis server as a child of a session runner")
+    parser.add_argument("--endpoint", default="tcp://127.0.0.1:*", help="PULL endpoint (frames and events in)")
+    parser.add_argument("--results", default="tcp://127.0.0.1:*", help="PUB endpoint (results out)")
+    parser.add_argument("--dff-every", type=int, default=1, help="publish ΔF/F every N frames of a plane")
+    parser.add_argument("--log-level", default="WARNING", help="logging level of this process")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="online server: %(levelname)s %(message)s")
+    import cv2
+
+    # one core for the analysis: the runner renders (or receives) frames on the other; OpenCV's own thread pool
+    # would only compete with it (the warps are per pixel, so the numbers do not depend on the thread count)
+    cv2.setNumThreads(1)
+    for host in (args.endpoint, args.results):
+        if not host.startswith(("tcp://127.0.0.1:", "tcp://localhost:", "ipc://", "inproc://")):
+            raise SystemExit(f"python -m rig.online_server binds loopback only, got {host}; "
+                             "use `holostim online serve` for a server other computers reach")
+    # the runner waits when 2 × 32 frames are queued (its send queue and this one): a bounded backlog
+    server = OnlineServer(args.endpoint, args.results, dff_every=args.dff_every, results_hwm=0, frames_hwm=32)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: server.stop())
+    _watch_stdin(server)
+    print(json.dumps({"endpoint": server.endpoint, "results": server.results_endpoint}), flush=True)
+    server.serve(poll_ms=20)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

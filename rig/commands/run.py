@@ -8,13 +8,14 @@ from pathlib import Path
 DEFAULT_RIG = "configs/rig/sim.yaml"
 DEFAULT_PROTOCOL = "configs/protocols/oldenburg2024.yaml"
 SLM_MODES = ("server", "direct", "remote")
+ONLINE_MODES = ("process", "inline")
 
 
 def register(subparsers) -> None:
     dry = subparsers.add_parser(
         "dry-run", help="run a whole session on the simulated microscope",
         description="Run every stage of the protocol on the simulated microscope (SLM server, online analysis "
-                    "and controller in one command, simulated time) and write the session file.")
+                    "process and session runner in one command, simulated time) and write the session file.")
     dry.add_argument("--rig", default=DEFAULT_RIG, help=f"rig profile with backend: sim (default {DEFAULT_RIG})")
     dry.add_argument("--protocol", default=DEFAULT_PROTOCOL, help=f"protocol YAML (default {DEFAULT_PROTOCOL})")
     dry.add_argument("--seed", type=int, default=0, help="random seed of the simulated tissue and the session")
@@ -38,6 +39,7 @@ def register(subparsers) -> None:
                     "after its last committed trial.")
     resume.add_argument("session", help="session file (.h5)")
     resume.add_argument("--slm", choices=SLM_MODES, default=None, help="how to reach the SLM (default: as before)")
+    _online_option(resume)
     resume.add_argument("--no-progress", action="store_true", help="no live status line")
     resume.set_defaults(func=_resume)
 
@@ -49,7 +51,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="how to reach the SLM: 'server' (an SLM server in this process, over ZMQ loopback; "
                              "dry-run default), 'direct' (no server), 'remote' (the profile's zmq.slm_server; "
                              "run default)")
+    _online_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="no live status line")
+
+
+def _online_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--online", choices=ONLINE_MODES, default="process",
+                        help="where the online analysis runs: 'process' (default: the online server in a child "
+                             "process, fed over ZMQ loopback) or 'inline' (in this process; for tests and "
+                             "debugging). The session file is the same either way.")
 
 
 def _preset(path: str) -> Path:
@@ -78,7 +88,8 @@ def _start(args, expect_backend: str) -> int:
         raise RunnerError(f"{args.rig} has backend {rig.backend!r}; use `{hint}` for it")
     started = time.perf_counter()
     summary = start_session(Path(args.out), rig=rig, protocol=protocol, seed=args.seed, rig_text=rig_text,
-                            protocol_text=protocol_text, slm_mode=args.slm, overwrite=args.overwrite,
+                            protocol_text=protocol_text, slm_mode=args.slm, online_mode=args.online,
+                            overwrite=args.overwrite,
                             progress=Progress(enabled=not args.no_progress),
                             extra={"protocol_name": protocol.name})
     print(format_summary(summary, time.perf_counter() - started))
@@ -98,7 +109,7 @@ def _resume(args) -> int:
 
     def go():
         started = time.perf_counter()
-        summary = resume_session(Path(args.session), slm_mode=args.slm,
+        summary = resume_session(Path(args.session), slm_mode=args.slm, online_mode=args.online,
                                  progress=Progress(enabled=not args.no_progress))
         print(format_summary(summary, time.perf_counter() - started))
         return 0

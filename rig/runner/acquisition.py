@@ -1,10 +1,13 @@
 """The imaging loop: frames in, per-plane online analysis, traces and running speed to the session file.
 
-One :class:`online.OnlinePipeline` per imaging plane (footprints index that plane's cells); this module maps
-between a plane's footprint order and the session's cell rows. Waiting is done *by acquiring*: ``wait_until``
-consumes frames until the clock reaches the target. On the simulated microscope the clock advances with the
-frames the scanner renders, so a dry run never sleeps; on a rig the last few milliseconds are a sleep-then-spin
-on the monotonic clock (DESIGN.md, "Known traps").
+One :class:`online.OnlinePipeline` per imaging plane (footprints index that plane's cells), run by an *analysis*:
+:class:`InlineAnalysis` in this process, or :class:`rig.runner.online_link.RemoteAnalysis`, the online server
+(:mod:`rig.online_server`) in a child process fed over ZMQ (``--online process``, the default); both give the same
+numbers. This module maps between a plane's footprint order and the session's cell rows.
+
+Waiting is done *by acquiring*: ``wait_until`` consumes frames until the clock reaches the target. On the
+simulated microscope the clock advances with the frames the scanner renders, so a dry run never sleeps; on a rig
+the last few milliseconds are a sleep-then-spin on the monotonic clock (DESIGN.md, "Known traps").
 
 Times here are *session* seconds (0 at the session start, continued across a resume); frame numbers count
 imaging volumes from 0, also continued across a resume.
@@ -19,8 +22,10 @@ from typing import Callable, Hashable, Optional, Sequence
 
 import numpy as np
 
-from online import OnlineConfig, OnlinePipeline
+from online import OnlineConfig
 from rig.wire.heartbeat import HeartbeatMonitor
+
+from .inline_analysis import InlineAnalysis, PlaneRecord, TraceWriter  # noqa: F401 - re-exported
 
 #: On a rig, stop acquiring this long before a target time and spin the rest (frames queue meanwhile), s.
 _SPIN_GUARD_S = 0.01
@@ -51,10 +56,13 @@ class Acquisition:
     n_planes, volume_rate_hz : imaging geometry.
     timeout_s : imaging silent this long (s) is lost: ``on_lost(peer, silent_s)`` is called (laser off, pause).
     t_offset_s, volume_offset : session time and volume number of the stream's start (non-zero on resume).
+    analysis : who runs the online pipelines: :class:`InlineAnalysis` (default) or a
+        :class:`~rig.runner.online_link.RemoteAnalysis` (the online server in a child process).
     """
 
     def __init__(self, hw, writer, n_planes: int, volume_rate_hz: float, timeout_s: float,
-                 on_lost: Callable[[str, float], None], t_offset_s: float = 0.0, volume_offset: int = 0):
+                 on_lost: Callable[[str, float], None], t_offset_s: float = 0.0, volume_offset: int = 0,
+                 analysis=None):
         self.hw, self.writer = hw, writer
         self.n_planes = int(n_planes)
         self.volume_rate_hz = float(volume_rate_hz)
@@ -63,10 +71,9 @@ class Acquisition:
         self._volume_offset = int(volume_offset)
         self._counter_base: Optional[int] = None
         self.last_volume = int(volume_offset) - 1
-        self.pipelines: list[OnlinePipeline] = []
+        self.analysis = analysis if analysis is not None else InlineAnalysis()
         self.plane_rows: list[np.ndarray] = []
         self.n_cells = 0
-        self._records: list[dict] = []
         self._run_t: list[float] = []
         self._run_v: list[float] = []
         self.monitor = HeartbeatMonitor(timeout_s, on_lost, clock=self.clock.now)
@@ -78,10 +85,27 @@ class Acquisition:
                n_cells: int) -> None:
         """Start one online pipeline per plane: ``footprints[k]`` (cells × pixels, sparse) for the cells at
         session rows ``plane_rows[k]``."""
-        self.pipelines = [OnlinePipeline(fp, tuple(frame_shape), config) for fp in footprints]
         self.plane_rows = [np.asarray(r, int) for r in plane_rows]
         self.n_cells = int(n_cells)
-        self._records = [dict() for _ in self.pipelines]
+        self.analysis.attach(footprints, self.plane_rows, tuple(frame_shape), config, self._write_traces)
+
+    def set_references(self, refs: Sequence[np.ndarray]) -> None:
+        """Motion-correction reference of each plane (see :mod:`rig.runner.reference`)."""
+        self.analysis.set_references(refs)
+
+    @property
+    def attached(self) -> bool:
+        """Whether the online pipelines run (after :meth:`attach`)."""
+        return self.analysis.attached
+
+    @property
+    def config(self) -> OnlineConfig:
+        """The pipelines' settings (after :meth:`attach`)."""
+        return self.analysis.config
+
+    def close(self) -> None:
+        """Stop the analysis (a child process is shut down, after what it still had is written)."""
+        self.analysis.close()
 
     # ------------------------------------------------------------------------------------------------ time
     def now(self) -> float:
@@ -186,52 +210,42 @@ class Acquisition:
         self.frames_seen += 1
         volume = self._volume_of(frame)
         t = float(frame.timestamp_s) - self._t0 if self.hw.simulated else self.now()
-        if analyse and self.pipelines:
-            self._analyse(frame, volume, t)
+        if analyse and self.analysis.attached:
+            self.analysis.frame(int(frame.plane), frame.image, volume, t)
         if speed is not None:
             self._run_t.append(t)
             self._run_v.append(speed)
             self.writer.append_behaviour(t, volume, speed)
 
-    def _analyse(self, frame, volume: int, t: float) -> None:
-        k = int(frame.plane)
-        result = self.pipelines[k].process(frame.image, frame_index=volume, t_s=t)
-        if result.accepted and result.traces is not None and len(self.plane_rows[k]):
-            tr = result.traces
-            self.writer.append_frames(k, tr.f_cell[None], tr.f_neuropil[None], [volume], [t],
-                                      np.array([[result.dy, result.dx]], np.float32))
-        if result.completed_trials:
-            done = set(result.completed_trials)
-            for rec in self.pipelines[k].records[-len(done):]:
-                if rec.event.trial in done:
-                    self._records[k][rec.event.trial] = rec
+    def _write_traces(self, plane: int, f_cell, f_neuropil, volume: int, t: float, dy: float, dx: float) -> None:
+        if len(self.plane_rows[plane]):
+            self.writer.append_frames(plane, np.asarray(f_cell)[None], np.asarray(f_neuropil)[None], [volume], [t],
+                                      np.array([[dy, dx]], np.float32))
 
     # ------------------------------------------------------------------------------------------------ trials
     def add_trial(self, key: Hashable, kind: str, onset_volume: int, offset_volume: int, *,
                   target_rows: Optional[Sequence[int]] = None, direction_deg: Optional[float] = None,
                   ensemble: Optional[str] = None, power_mw: Optional[float] = None) -> None:
         """Announce a trial to every plane's pipeline (targets given as session rows)."""
-        target_rows = None if target_rows is None else np.asarray(target_rows, int)
-        for k, pipe in enumerate(self.pipelines):
-            targets = None
-            if target_rows is not None:
-                targets = np.flatnonzero(np.isin(self.plane_rows[k], target_rows)).tolist()
-            pipe.add_trial(key, kind, int(onset_volume), int(offset_volume), direction_deg=direction_deg,
-                           ensemble=ensemble, targets=targets, power_mw=power_mw)
+        targets = None
+        if target_rows is not None:
+            target_rows = np.asarray(target_rows, int)
+            targets = [np.flatnonzero(np.isin(rows, target_rows)).tolist() for rows in self.plane_rows]
+        self.analysis.add_trial(key, kind, int(onset_volume), int(offset_volume), targets,
+                                direction_deg=direction_deg, ensemble=ensemble, power_mw=power_mw)
 
     def collect(self, key: Hashable, t_start_s: float, t_end_s: float, max_wait_s: float = 30.0) -> TrialMeasure:
         """Acquire until every plane has completed trial ``key``; its responses in session cell order."""
         if self.hw.simulated:   # most of the window in one batch, then frame by frame to the trial's end
             self.wait_until(t_end_s)
         deadline = self.now() + max_wait_s
-        while not all(key in r for r in self._records):
+        while not self.analysis.completed(key):
             if self.now() > deadline:
                 break
             self._acquire(1.0 / (self.volume_rate_hz * self.n_planes) if self.hw.simulated else _POLL_S)
         response = np.full(self.n_cells, np.nan, np.float32)
         n_base, n_resp, shift = [], [], []
-        for k, records in enumerate(self._records):
-            rec = records.pop(key, None)
+        for k, rec in enumerate(self.analysis.take(key)):
             if rec is None:
                 n_base.append(0)
                 n_resp.append(0)
@@ -249,9 +263,10 @@ class Acquisition:
     def noise_sd(self) -> np.ndarray:
         """Per-cell ΔF/F noise s.d. in session order (NaN before any frames)."""
         out = np.full(self.n_cells, np.nan)
-        for k, pipe in enumerate(self.pipelines):
-            out[self.plane_rows[k]] = pipe.noise_sd
+        for rows, sd in zip(self.plane_rows, self.analysis.noise_sd()):
+            out[rows] = sd
         return out
 
     def report(self) -> list[dict]:
-        return [p.report() for p in self.pipelines]
+        """Each pipeline's :meth:`~online.OnlinePipeline.report`."""
+        return self.analysis.report()

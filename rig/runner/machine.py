@@ -26,6 +26,7 @@ from .acquisition import Acquisition
 from .context import Committed, SessionContext
 from .errors import RunnerError, SessionPaused
 from .hardware import build_real_hardware, build_sim_hardware
+from .inline_analysis import InlineAnalysis
 from .progress import Progress
 from .reference import build_references
 from .slm_link import SlmLink
@@ -70,15 +71,14 @@ def _footprints(ctx) -> tuple[list, list]:
 
 def _ensure_imaging(ctx) -> None:
     """Start the online pipelines and acquire until motion correction and baselines are ready."""
-    if ctx.acq.pipelines:
+    if ctx.acq.attached:
         return
     mats, rows = _footprints(ctx)
     config = _online_config(ctx.rig, ctx.protocol)
     ctx.progress.message(f"[imaging] building motion references ({config.reference_frames} volumes)")
     refs = build_references(ctx, config)
     ctx.acq.attach(mats, rows, tuple(ctx.rig.imaging.pixels), config, len(ctx.cells))
-    for pipe, ref in zip(ctx.acq.pipelines, refs):
-        pipe.motion.set_reference(ref)
+    ctx.acq.set_references(refs)
     warm_s = max(SETTLE_S, 3 * config.trial_baseline_frames / ctx.volume_rate_hz)
     ctx.progress.message(f"[imaging] online analysis of {len(ctx.cells)} cells; settling for {warm_s:.0f} s")
     ctx.acq.wait_until(ctx.acq.now() + warm_s)
@@ -111,10 +111,29 @@ def _summary(ctx) -> dict:
     return out
 
 
+#: Where the online analysis runs: ``process`` (the online server as a child process, over ZMQ) or ``inline``.
+ONLINE_MODES = ("process", "inline")
+
+
+def _analysis(online_mode: str, on_lost, timeout_s: float, hw):
+    """The analysis backend of ``online_mode``; a child process is registered with ``hw`` so that closing the
+    hardware (every exit path of a session) also stops it."""
+    if online_mode == "inline":
+        return InlineAnalysis()
+    if online_mode != "process":
+        raise RunnerError(f"online mode {online_mode!r} is not one of {', '.join(ONLINE_MODES)}")
+    from .online_link import RemoteAnalysis
+
+    analysis = RemoteAnalysis(on_lost, timeout_s)
+    hw.closers.append(analysis)
+    return analysis
+
+
 def build_context(*, rig, protocol, seed: int, writer, hw, progress: Progress, slm_mode: str,
                   committed: Optional[Committed] = None, t_offset_s: float = 0.0,
-                  volume_offset: int = 0) -> SessionContext:
-    """Wire a context: imaging loop, SLM line, laser guard and the laser-off-then-pause fault handler."""
+                  volume_offset: int = 0, online_mode: str = "process") -> SessionContext:
+    """Wire a context: imaging loop (and its online analysis), SLM line, laser guard and the
+    laser-off-then-pause fault handler."""
     committed = committed or Committed(np.zeros(0, writer_dtype()), np.zeros((0, 0), np.float32))
     ctx_ref: dict = {}
 
@@ -129,7 +148,8 @@ def build_context(*, rig, protocol, seed: int, writer, hw, progress: Progress, s
 
     on_lost = laser_off_then_pause(hw.laser.off, pause)
     acq = Acquisition(hw, writer, len(rig.imaging.planes_z_um), rig.imaging.volume_rate_hz, rig.zmq.timeout_s,
-                      on_lost, t_offset_s=t_offset_s, volume_offset=volume_offset)
+                      on_lost, t_offset_s=t_offset_s, volume_offset=volume_offset,
+                      analysis=_analysis(online_mode, on_lost, rig.zmq.timeout_s, hw))
     slm = SlmLink(hw.slm, rig.slm.shape, rig.slm.bit_depth, mode=slm_mode, timeout_s=rig.zmq.timeout_s,
                   endpoint=rig.zmq.slm_server if slm_mode == "remote" else None, on_lost=on_lost,
                   lut=_lut(rig), server_clock=hw.clock.now)
@@ -179,7 +199,8 @@ def execute(ctx) -> dict:
 
 
 def _close(ctx) -> None:
-    for closer in (ctx.slm.close, ctx.writer.close, ctx.hw.close):
+    # the analysis first: a child process's last results are written before the file closes
+    for closer in (ctx.acq.close, ctx.slm.close, ctx.writer.close, ctx.hw.close):
         try:
             closer()
         except Exception:  # noqa: BLE001 - close everything whatever fails
@@ -188,21 +209,26 @@ def _close(ctx) -> None:
 
 def start_session(out: Path, *, rig, protocol, seed: int, rig_text: str = "", protocol_text: str = "",
                   slm_mode: Optional[str] = None, progress: Optional[Progress] = None, overwrite: bool = False,
-                  extra: Optional[dict] = None) -> dict:
-    """Create ``out`` and run a whole session (simulated backend when the rig's backend is 'sim')."""
+                  extra: Optional[dict] = None, online_mode: Optional[str] = None) -> dict:
+    """Create ``out`` and run a whole session (simulated backend when the rig's backend is 'sim').
+
+    ``online_mode``: ``process`` (default: the online server in a child process) or ``inline``; the session
+    file is the same either way."""
     simulated = rig.backend == "sim"
     slm_mode = slm_mode or ("server" if simulated else "remote")
+    online_mode = _check_online(online_mode)
     hw = build_sim_hardware(rig, seed) if simulated else build_real_hardware(rig, slm_mode != "remote")
     try:
         writer = SessionWriter.create(out, rig=rig, protocol=protocol, seed=seed, rig_text=rig_text,
                                       protocol_text=protocol_text, overwrite=overwrite,
-                                      extra_metadata={"slm_link": slm_mode, **(extra or {})})
+                                      extra_metadata={"slm_link": slm_mode, "online_link": online_mode,
+                                                      **(extra or {})})
     except BaseException:
         hw.close()
         raise
     try:
         ctx = build_context(rig=rig, protocol=protocol, seed=seed, writer=writer, hw=hw,
-                            progress=progress or Progress(), slm_mode=slm_mode)
+                            progress=progress or Progress(), slm_mode=slm_mode, online_mode=online_mode)
     except BaseException:
         writer.close()
         hw.close()
@@ -210,8 +236,17 @@ def start_session(out: Path, *, rig, protocol, seed: int, rig_text: str = "", pr
     return execute(ctx)
 
 
-def resume_session(path: Path, *, slm_mode: Optional[str] = None, progress: Optional[Progress] = None) -> dict:
+def _check_online(online_mode: Optional[str]) -> str:
+    online_mode = online_mode or "process"
+    if online_mode not in ONLINE_MODES:
+        raise RunnerError(f"online mode {online_mode!r} is not one of {', '.join(ONLINE_MODES)}")
+    return online_mode
+
+
+def resume_session(path: Path, *, slm_mode: Optional[str] = None, progress: Optional[Progress] = None,
+                   online_mode: Optional[str] = None) -> dict:
     """Continue a session from its file: configs and seed from the file, finished stages read back."""
+    online_mode = _check_online(online_mode)
     saved = session_state.load(Path(path))
     rig, protocol, seed = saved.rig, saved.protocol, saved.seed
     simulated = rig.backend == "sim"
@@ -228,7 +263,7 @@ def resume_session(path: Path, *, slm_mode: Optional[str] = None, progress: Opti
     try:
         ctx = build_context(rig=rig, protocol=protocol, seed=seed, writer=writer, hw=hw, progress=progress,
                             slm_mode=slm_mode, committed=saved.committed, t_offset_s=saved.t_resume_s,
-                            volume_offset=saved.volume_resume)
+                            volume_offset=saved.volume_resume, online_mode=online_mode)
     except BaseException:
         writer.close()
         hw.close()

@@ -63,7 +63,7 @@ def run_trial(ctx, spec: TrialSpec, prepare_lead_s: float = 0.5) -> TrialOutcome
             writer.append_event(spec.event, t_start, frame=onset, trial=trial_id, value=spec.event_value,
                                 detail=f"{spec.condition} e{spec.ensemble}" if spec.ensemble >= 0 else spec.condition)
         n_resp = ctx.volumes(spec.response_s)
-        baseline = int(acq.pipelines[0].config.trial_baseline_frames) if acq.pipelines else 0
+        baseline = int(acq.config.trial_baseline_frames) if acq.attached else 0
         acq.add_trial(spec.key, spec.kind, onset, onset + n_resp, target_rows=spec.pipeline_targets,
                       direction_deg=None if not np.isfinite(spec.direction_deg) else float(spec.direction_deg),
                       ensemble=None if spec.ensemble < 0 else str(spec.ensemble),

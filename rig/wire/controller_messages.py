@@ -117,11 +117,27 @@ class SessionEvent(WireModel):
 
 # ----------------------------------------------------------------------------------------- online server inputs
 class Configure(WireModel):
-    """Set up (or replace) the analysis. Arrays that follow: one footprint stack per imaging plane, each
-    cells × rows × cols (weights or booleans). ``online`` holds :class:`online.OnlineConfig` fields."""
+    """Set up (or replace) the analysis. ``online`` holds :class:`online.OnlineConfig` fields.
+
+    Arrays that follow, per imaging plane: with ``encoding='dense'`` one footprint stack, cells × rows × cols
+    (weights or booleans); with ``encoding='csr'`` the three arrays ``data, indices, indptr`` of a sparse
+    cells × pixels matrix over ``frame_shape`` (row-major pixels), as the session runner holds them.
+    ``traces`` asks for a ``traces`` publication per accepted frame (raw cell and neuropil fluorescence);
+    ``tuning: false`` turns the live ``tuning`` publications off (the session runner computes tuning from the trial
+    responses itself; a live fit costs ~0.1 s per plane after every grating trial)."""
 
     type: Literal["configure"] = "configure"
     online: dict[str, Any] = Field(default_factory=dict)
+    encoding: Literal["dense", "csr"] = "dense"
+    frame_shape: Optional[tuple[Annotated[int, Field(ge=1, le=65536)], Annotated[int, Field(ge=1, le=65536)]]] = None
+    traces: bool = False
+    tuning: bool = True
+
+    @model_validator(mode="after")
+    def _csr_shape(self) -> "Configure":
+        if self.encoding == "csr" and self.frame_shape is None:
+            raise ValueError("encoding 'csr' needs frame_shape [rows, cols]")
+        return self
 
 
 class OnlineFrame(WireModel):
@@ -163,5 +179,21 @@ class ReportRequest(WireModel):
     type: Literal["report"] = "report"
 
 
-OnlineInput = Annotated[Union[Configure, OnlineFrame, TrialOn, TrialOff, ReportRequest, Shutdown],
+class Reference(WireModel):
+    """Use this motion-correction reference for ``plane`` from now on. Array that follows: the image, rows × cols
+    (the session runner aligns each plane's reference onto its red-channel image before the first trial)."""
+
+    type: Literal["reference"] = "reference"
+    plane: _INT = 0
+
+
+class Sync(WireModel):
+    """A barrier: answered on topic ``sync`` after everything sent before it was handled (the input is one
+    ordered channel), with ``seq`` echoed, per-plane frame counters and the per-cell noise s.d. of every plane."""
+
+    type: Literal["sync"] = "sync"
+    seq: _INT = 0
+
+
+OnlineInput = Annotated[Union[Configure, OnlineFrame, TrialOn, TrialOff, ReportRequest, Reference, Sync, Shutdown],
                         Field(discriminator="type")]
