@@ -110,6 +110,7 @@ def main() -> None:
     long_runs = args.long_runs or (3 if args.quick else 20)
     long_sweeps = args.long_sweeps or (60 if args.quick else 150)
     core = pin_one_core()
+    load_start = os.getloadavg()[0]
 
     spec = load_optimizer_spec(ROOT / "configs/optimizer/oldenburg2024.yaml")
     cells = cells_from_frame(synthetic_cells(1000, seed=0))
@@ -151,7 +152,8 @@ def main() -> None:
 
     out = {
         "setup": {"cells": problem.n_cells, "ensembles": problem.n_ensembles, "cells_per_ensemble": 10,
-                  "core": core, "seeds": seeds, "reference_runs": long_runs, "reference_sweeps": long_sweeps},
+                  "core": core, "seeds": seeds, "reference_runs": long_runs, "reference_sweeps": long_sweeps,
+                  "load_average_1min": {"start": load_start, "end": os.getloadavg()[0], "cpus": os.cpu_count()}},
         "ours_preset_restarts": {"restarts": spec.restarts,
                                  "mean_cost": float(np.mean([o["cost"] for o in ours_preset])),
                                  "max_seconds": float(max(o["seconds"] for o in ours_preset)),

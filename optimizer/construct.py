@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import clock
 from .errors import InfeasibleSpec
 from .problem import Problem
 
@@ -144,35 +145,43 @@ def greedy_start(problem: Problem, e: int, centre: int | None, counts: np.ndarra
 
 
 def _design_alone(problem: Problem, e: int, rng: np.random.Generator, counts: np.ndarray, sweeps: int,
-                  tries: int) -> tuple[np.ndarray, float]:
+                  tries: int, deadline: float = np.inf) -> tuple[np.ndarray, float]:
     """Best of ``tries`` short anneals of ensemble e alone (others fixed, counted for criterion 1). Ensembles
     with a finite spatial bound start greedily around centres drawn among the best-ranked ones
     (:func:`ranked_centres`; try i draws among the i·:data:`CENTRE_POOL` … best not yet used); the others
-    start greedily over the whole field, then from random local starts."""
+    start greedily over the whole field, then from random local starts. Past ``deadline`` (see
+    :mod:`.clock`) no further try starts, and a first try past it keeps its greedy start without annealing
+    (which meets every hard rule)."""
     from .problem import single_ensemble
     from .search import anneal
+    from .state import SearchState
 
     sub = single_ensemble(problem, e)
     local = np.isfinite(problem.plans[e].spatial_um[1])
     centres = ranked_centres(problem, e, counts) if local else None
     best, best_cost = None, np.inf
     for t in range(tries if local else 1):
+        if t > 0 and clock.now() > deadline:
+            break
         if local:
             pool = centres[t * CENTRE_POOL:(t + 1) * CENTRE_POOL]
             start = (greedy_start(problem, e, int(pool[rng.integers(len(pool))]), counts) if len(pool)
                      else local_start(problem, e, rng))
         else:
             start = greedy_start(problem, e, None, counts)
-        found, cost, _ = anneal(sub, [start], rng, sweeps, exchanges=False, base_counts=counts)
+        if sweeps <= 0 or clock.now() > deadline:
+            return start, SearchState(sub, [start], counts).total()
+        found, cost, _ = anneal(sub, [start], rng, sweeps, deadline, exchanges=False, base_counts=counts)
         if cost < best_cost:
             best, best_cost = found[0], cost
     return best, best_cost
 
 
 def sequential_start(problem: Problem, rng: np.random.Generator, sweeps: int = 5, tries: int = 2,
-                     verify=None) -> list[np.ndarray]:
+                     verify=None, deadline: float = np.inf) -> list[np.ndarray]:
     """Design the ensembles one after another, each alone by short anneals from ``tries`` local starts (the
-    best kept), counting the cells earlier ensembles hold (criterion 1). Each ensemble then starts out meeting
+    best kept; with ``sweeps=0`` the greedy start around the best-ranked centre, as the search uses), counting
+    the cells earlier ensembles hold (criterion 1). Each ensemble then starts out meeting
     its rules where it can, and the joint search only has to trade cells between them. ``verify(e)`` is called
     for an ensemble that misses a rule (the feasibility check raises there if it cannot be met at all)."""
     from .evaluate import ensemble_figures
@@ -181,7 +190,7 @@ def sequential_start(problem: Problem, rng: np.random.Generator, sweeps: int = 5
     members: list = [None] * problem.n_ensembles
     for e in rng.permutation(problem.n_ensembles):
         e = int(e)
-        members[e], _ = _design_alone(problem, e, rng, counts, sweeps, tries)
+        members[e], _ = _design_alone(problem, e, rng, counts, sweeps, tries, deadline)
         if verify is not None and not all(ensemble_figures(problem, e, members[e])["rules"].values()):
             verify(e)
         counts[members[e]] += 1
@@ -189,18 +198,21 @@ def sequential_start(problem: Problem, rng: np.random.Generator, sweeps: int = 5
 
 
 def repair(problem: Problem, members: list[np.ndarray], rng: np.random.Generator, sweeps: int = 10,
-           tries: int = 4) -> list[np.ndarray]:
+           tries: int = 4, deadline: float = np.inf) -> list[np.ndarray]:
     """Redesign, alone, every ensemble that misses a rule (others fixed and counted), keeping the new version
-    when it meets the rules. A last resort for an ensemble the joint search left in a bad place."""
+    when it meets the rules. A last resort for an ensemble the joint search left in a bad place. Stops at
+    ``deadline``, leaving the ensembles not yet redesigned as they were (they still meet every hard rule)."""
     from .evaluate import ensemble_figures
 
     members = [m.copy() for m in members]
     for e in range(problem.n_ensembles):
         if all(ensemble_figures(problem, e, members[e])["rules"].values()):
             continue
+        if clock.now() > deadline:
+            break
         counts = np.bincount(np.concatenate(members), minlength=problem.n_cells).astype(np.int64)
         counts[members[e]] -= 1
-        candidate, _ = _design_alone(problem, e, rng, counts, sweeps, tries)
+        candidate, _ = _design_alone(problem, e, rng, counts, sweeps, tries, deadline)
         if all(ensemble_figures(problem, e, candidate)["rules"].values()):
             members[e] = candidate
     return members

@@ -113,7 +113,8 @@ class CostTable:
         osi, folded = summed_osi(curve_sum)
         cost = cost + v["w_ens_osi"] * _hinge(osi, v["ens_lo"], v["ens_hi"])
         if v["any_target"]:
-            y, x = self.phasor_pair @ folded                 # turned by each candidate's own target
+            # turned by each candidate's own target; (D/2, K, N) batches of K ensembles need a tensor product
+            y, x = self.phasor_pair @ folded if folded.ndim <= 2 else np.tensordot(self.phasor_pair, folded, 1)
             cos_t, sin_t = v["cos_target"], v["sin_target"]
             err = _error_deg(y * cos_t - x * sin_t, x * cos_t + y * sin_t)
             cost = cost + v["w_orient"] * np.maximum(err - v["tol_inner"], 0.0) + v["w_pull"] * err
@@ -132,6 +133,10 @@ class CostTable:
                 "tol_inner": tol - ORIENTATION_MARGIN_DEG,
                 "w_orient": np.where(has, self.w_ens[e] / ORIENTATION_SCALE_DEG, 0.0),
                 "w_pull": np.where(has, self.w_ens[e] * ORIENTATION_PULL / tol, 0.0)}
+
+    def gather_rows(self, e: np.ndarray) -> dict:
+        """:meth:`gather` with every array as a column (K, 1), to score (K, N) candidates of K ensembles."""
+        return {k: (v[:, None] if isinstance(v, np.ndarray) else v) for k, v in self.gather(e).items()}
 
     def _rule_cost_one(self, e: int, curve_sum, osi_sum, pair_sum):
         spatial, mean, ens, target, w_ens = self._scalar[e]
@@ -198,6 +203,8 @@ def summed_osi(curve_sum):
     """Seed-002 OSI (:func:`~optimizer.tuning.osi_of_direction_curves`) of summed raw direction curves with the
     D sorted directions on the first axis, shape (D,) or (D, M); scale-free, so the sum gives the mean's OSI.
 
+    Any further axes are kept, e.g. (D, K, N) for N candidates of each of K ensembles; float32 stays float32.
+
     Returns ``(osi, folded)``: ``folded[j] = R[j] + R[j + D/2]`` (R the rectified curve) sums each direction with
     its opposite. The directions ± 90° of direction i are columns i ± D/4, an opposite pair, so 2·OO at peak i is
     ``folded[(i + D/4) mod D/2]``. The peak is the first maximal direction, found by masked copies over the D
@@ -217,7 +224,8 @@ def summed_osi(curve_sum):
         for i in range(n_dir - 1, -1, -1):      # backwards: on ties the first peak direction writes last
             np.copyto(oo2, folded[(i + quarter) % half], where=at_peak[i])
     po2 = po + po
-    return (po2 - oo2) / (po2 + oo2 + 1e-300), folded
+    tiny = 1e-300 if rect.dtype == np.float64 else np.finfo(rect.dtype).tiny   # 0/0 → 0 in float32 too
+    return (po2 - oo2) / (po2 + oo2 + tiny), folded
 
 
 def vector_angle_deg(curve_sum, phasors: np.ndarray):

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Optional, Union
 
 import numpy as np
 
+from . import clock
 from .cells import CellTable
 from .errors import OptimizerError
 from .evaluate import distinct_cost, evaluate
@@ -17,8 +17,9 @@ from .search import search
 from .spec import OptimizerSpec
 
 #: Annealing sweeps (every slot of every ensemble visited once) shared by all restarts, when the spec does not
-#: say: about 1.5–1.8 s for 20 ensembles of 10 from 1,000 cells on one core (benchmarks/optimizer.py).
-DEFAULT_TOTAL_SWEEPS = 18
+#: say: about 1.5 s for 20 ensembles of 10 from 1,000 cells on one lightly loaded core (batched rounds,
+#: benchmarks/optimizer.py); on a slower or busier machine the schedule is compressed to fit the budget.
+DEFAULT_TOTAL_SWEEPS = 36
 
 #: Fraction of the budget kept back from annealing for the polish and, with what is left, relocation rounds. At
 #: 2 s the annealing sweeps matter most: relocation after a polished anneal lowered the cost by ~0.1 % on the
@@ -125,7 +126,7 @@ def design_ensembles(cells: Union[CellTable, "object"], spec: OptimizerSpec, *,
 
     Raises :class:`OptimizerError` for bad input, :class:`InfeasibleSpec` (a subclass) for impossible rules.
     """
-    start = time.perf_counter()
+    start = clock.now()
     if not isinstance(cells, CellTable):
         cells = CellTable.from_frame(cells)
     if not isinstance(spec, OptimizerSpec):
@@ -138,11 +139,12 @@ def design_ensembles(cells: Union[CellTable, "object"], spec: OptimizerSpec, *,
                         min_targets=min_targets, max_power_per_target_mw=max_power_per_target_mw,
                         max_total_power_mw=max_total_power_mw)
     problem = build_problem(cells, spec, limits)
+    deadline = start + 0.94 * budget       # the rest: scoring the result, building the records, overruns
     verify = None
     if check:
         check_counts(problem)
-        verify = lambda e: pilot(problem, seed, only=[e])  # noqa: E731 - runs when a first start misses a rule
-    deadline = start + 0.96 * budget       # the rest: scoring the result, building the records, overruns
+        # Runs when a first start misses a rule; without a verdict when the budget runs out first.
+        verify = lambda e: pilot(problem, seed, only=[e], deadline=deadline)  # noqa: E731
     restarts = restarts or spec.restarts
     sweeps = sweeps or spec.sweeps or max(4, -(-DEFAULT_TOTAL_SWEEPS // restarts))
     outcome = search(problem, seed=seed, restarts=restarts, sweeps=sweeps, deadline=deadline,
@@ -163,4 +165,4 @@ def design_ensembles(cells: Union[CellTable, "object"], spec: OptimizerSpec, *,
     }
     return OptimizationResult(ensembles=records, cost=float(total),
                               distinct_cost=distinct_cost(problem, outcome.members), seed=seed,
-                              seconds=time.perf_counter() - start, search=search_info)
+                              seconds=clock.now() - start, search=search_info)

@@ -2,15 +2,15 @@
 
 Two stages: counting checks that are exact (enough eligible cells; enough selective, or unselective, cells for
 the mean-OSI rule), then a pilot — short anneals of an ensemble on its own, which ignore the other ensembles and
-so can only do better than the full design. The search's first start designs every ensemble alone anyway, so
-the pilot runs only for an ensemble that start leaves missing a rule. If the pilot, retried longer, still misses
-it, no design can meet it; the refusal names the rule, the best value reached and the facts about the cells
+so can only do better than the full design. It runs only for an ensemble that the first restart's annealing
+leaves missing a rule. If the pilot, retried longer, still misses it, no design can meet it; the refusal names the rule, the best value reached and the facts about the cells
 behind it ("only 4 cells with OSI > 0.5 within 22.5° of 90°").
 """
 from __future__ import annotations
 
 import numpy as np
 
+from . import clock
 from .errors import InfeasibleSpec
 from .evaluate import ensemble_figures
 from .plan import EnsemblePlan
@@ -41,9 +41,11 @@ def check_counts(problem: Problem) -> None:
                                  f"have mean OSI {best_low:.2f}, but the rule needs mean OSI < {high:g}")
 
 
-def pilot(problem: Problem, seed: int, only=None) -> None:
+def pilot(problem: Problem, seed: int, only=None, deadline: float = np.inf) -> None:
     """Design each distinct ensemble (or those in ``only``) alone; refuse the spec if one cannot meet its rules
-    even then."""
+    even then. Bounded by ``deadline`` (see :mod:`.clock`): an attempt whose schedule had to be compressed, or a
+    retry there is no time for, proves nothing, so the pilot then returns without a verdict (the search goes
+    on, and the result reports the rules missed) rather than refuse a spec that may be feasible."""
     from .search import anneal
     from .construct import random_feasible
 
@@ -58,11 +60,15 @@ def pilot(problem: Problem, seed: int, only=None) -> None:
         sub = single_ensemble(problem, e)
         figures = None
         for attempt, sweeps in enumerate(PILOT_SWEEPS):
+            if clock.now() > deadline:
+                return
             rng = np.random.default_rng([seed, e, attempt])
-            members, _, _ = anneal(sub, random_feasible(sub, rng), rng, sweeps, exchanges=False)
+            members, _, stats = anneal(sub, random_feasible(sub, rng), rng, sweeps, deadline, exchanges=False)
             figures = ensemble_figures(sub, 0, members[0])
             if all(figures["rules"].values()):
                 break
+            if stats.timed_out:
+                return
         else:
             raise InfeasibleSpec(_explain(problem, plan, figures))
 

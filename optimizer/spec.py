@@ -145,7 +145,7 @@ class OptimizerSpec(_Strict):
                                                "(at a 2-s budget one long chain beats several short ones)")
     sweeps: Optional[int] = Field(
         None, ge=1, le=10000, description="annealing sweeps per restart (every slot of every ensemble once); "
-        "default: 18 shared by the restarts (fits the default time budget)")
+        "default: 36 shared by the restarts (about the default time budget on one core)")
     seed: int = Field(0, ge=0, description="random seed of the search")
 
     @model_validator(mode="after")

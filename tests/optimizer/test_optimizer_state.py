@@ -2,23 +2,11 @@
 import numpy as np
 import pytest
 
-from optimizer import EnsembleGroup, OptimizerSpec, cells_from_frame, synthetic_cells
 from optimizer.construct import random_feasible
 from optimizer.evaluate import evaluate
-from optimizer.problem import HardLimits, build_problem
 from optimizer.state import SearchState
 from optimizer.cost import summed_osi
 from optimizer.tuning import osi_of_direction_curves
-
-
-@pytest.fixture(scope="module")
-def problem():
-    spec = OptimizerSpec(ensembles=[
-        EnsembleGroup(count=2, spatial="compact", tuning="cotuned"),
-        EnsembleGroup(count=1, spatial="diffuse", tuning="untuned", cells=8),
-        EnsembleGroup(count=1, spatial=[100, 300], tuning="any")])
-    cells = cells_from_frame(synthetic_cells(300, seed=5))
-    return build_problem(cells, spec, HardLimits(max_total_power_mw=400.0))
 
 
 def test_predicted_deltas_match_full_recomputation(problem):
