@@ -149,13 +149,17 @@ class Calibration:
         return path
 
     @classmethod
+    def from_dict(cls, data: dict) -> "Calibration":
+        """The inverse of :meth:`to_dict` (raises KeyError/ValueError/TypeError on a malformed dict)."""
+        if data.get("kind") != "holostim-calibration":
+            raise KeyError("kind")
+        return cls(_Poly3.from_dict(data["forward"]), _Poly3.from_dict(data["backward"]),
+                   data.get("imaging_units", ""), data.get("residuals", {}))
+
+    @classmethod
     def load(cls, path) -> "Calibration":
         try:
-            data = json.loads(Path(path).read_text())
-            if data.get("kind") != "holostim-calibration":
-                raise KeyError("kind")
-            return cls(_Poly3.from_dict(data["forward"]), _Poly3.from_dict(data["backward"]),
-                       data.get("imaging_units", ""), data.get("residuals", {}))
+            return cls.from_dict(json.loads(Path(path).read_text()))
         except FileNotFoundError:
             raise HologramError(f"calibration file {path} does not exist") from None
         except (ValueError, KeyError, TypeError) as err:

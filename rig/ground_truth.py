@@ -20,15 +20,12 @@ from typing import Union
 import numpy as np
 from scipy.spatial import cKDTree
 
+from optimizer.tuning import angular_distance_deg
+
 #: A found cell is the simulated soma on its plane whose centre lies within this lateral distance, µm.
 MATCH_UM = 4.0
 #: "Tuned" for the PO figure, as in seed 002 Fig. 3c (OSI > 0.25).
 TUNED_OSI = 0.25
-
-
-def _orientation_error_deg(a, b) -> np.ndarray:
-    d = np.mod(np.asarray(a, float) - np.asarray(b, float), 180.0)
-    return np.minimum(d, 180.0 - d)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -73,7 +70,7 @@ def _tuning_figures(pop, idx: np.ndarray, ok: np.ndarray, tuning) -> dict:
     found = np.asarray(tuning.responsive, bool)
     both = planted_resp & found & np.isfinite(tuning.osi)
     tuned = both & (planted_osi > TUNED_OSI)
-    po_err = _orientation_error_deg(tuning.po_deg[tuned], pop.po_deg[idx][tuned])
+    po_err = angular_distance_deg(tuning.po_deg[tuned], pop.po_deg[idx][tuned])
     return {
         "responsive_planted": int(planted_resp.sum()),
         "responsive_recall": float(found[planted_resp].mean()) if planted_resp.any() else float("nan"),

@@ -12,10 +12,6 @@ Without a slide (a real rig), the rig profile's ``calibration_file`` is loaded a
 """
 from __future__ import annotations
 
-import json
-import tempfile
-from pathlib import Path
-
 import numpy as np
 
 import holography
@@ -38,10 +34,7 @@ SEARCH_UM = 16.0
 
 def calibration_from_model(model: dict) -> holography.Calibration:
     """Rebuild a :class:`holography.Calibration` from its stored JSON model."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "calibration.json"
-        path.write_text(json.dumps(model))
-        return holography.Calibration.load(path)
+    return holography.Calibration.from_dict(model)
 
 
 def nominal_slm(ctx, imaging_xyz) -> np.ndarray:
