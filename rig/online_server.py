@@ -345,9 +345,15 @@ def csr_footprints(arrays: Sequence[np.ndarray], frame_shape) -> list[tuple]:
     return planes
 
 
-def _watch_stdin(server: OnlineServer) -> threading.Thread:
+#: After its parent is gone, the child exits this long after asking the server to stop, stopped or not: an orphan
+#: must never linger (it would hold the parent's stderr, and a port, for ever).
+ORPHAN_EXIT_S = 10.0
+
+
+def _watch_stdin(server: OnlineServer, orphan_exit_s: float = ORPHAN_EXIT_S) -> threading.Thread:
     """Stop ``server`` when standard input closes: the parent that started this process is gone."""
     import sys
+    import time
 
     fd = sys.stdin.fileno()
 
@@ -358,6 +364,9 @@ def _watch_stdin(server: OnlineServer) -> threading.Thread:
         except OSError:
             pass
         server.stop()
+        time.sleep(orphan_exit_s)          # a daemon thread: returns with the process when serve() ends in time
+        print("online server: parent gone and the server did not stop; exiting", file=sys.stderr, flush=True)
+        os._exit(3)
 
     thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
     thread.start()

@@ -1,3 +1,8 @@
+"""Fixtures for the whole suite, and the sweep of processes the tests leave behind."""
+import os
+import signal
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -7,3 +12,43 @@ import pytest
 def repo_root() -> Path:
     """The repository root (configs/ lives there)."""
     return Path(__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------------------------------ leftover processes
+# Tests start servers, runners and online-analysis children as processes. One that outlives the test run keeps
+# the run's stdout/stderr open, so whatever waits for the run's output waits for ever. Every process started
+# from this run inherits the marker below; at the end, any still alive is reported and killed.
+_RUN_MARKER = "HOLOSTIM_TEST_RUN"
+
+
+def pytest_configure(config):
+    os.environ[_RUN_MARKER] = f"{os.getpid()}-{time.time_ns()}"
+
+
+def _marked_processes(marker: str) -> list[int]:
+    needle = f"{_RUN_MARKER}={marker}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(pid)
+        except OSError:                     # gone, or not ours
+            continue
+    return found
+
+
+def pytest_unconfigure(config):
+    marker = os.environ.get(_RUN_MARKER)
+    if not marker or not Path("/proc/self/environ").exists():
+        return
+    leftovers = _marked_processes(marker)
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    if leftovers:
+        print(f"\nkilled {len(leftovers)} process(es) left running by the tests: {leftovers}", file=sys.stderr)

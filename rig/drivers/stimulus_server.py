@@ -153,7 +153,11 @@ class StimulusServer:
         self._stop = threading.Event()
         self._socket = (context or zmq.Context.instance()).socket(zmq.REP)
         self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.bind(endpoint)
+        try:
+            self._socket.bind(endpoint)
+        except zmq.ZMQError:
+            self._socket.close(linger=0)   # a socket left open would block the context's termination
+            raise
         self.endpoint = self._socket.getsockopt(zmq.LAST_ENDPOINT).decode()
         self.requests = 0
         self.presenter.blank()

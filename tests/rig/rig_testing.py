@@ -1,6 +1,8 @@
 """Helpers and fixtures shared by the rig hardware-layer tests; test files import what they use from here."""
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 import pytest
 import zmq
@@ -10,6 +12,16 @@ from rig.slm_server import SlmServer
 from rig.wire.client import SlmClient
 
 SLM_SHAPE = (24, 40)
+
+
+def free_loopback_endpoint() -> str:
+    """``tcp://127.0.0.1:PORT`` with a port that was free a moment ago.
+
+    A plain socket, not a ZMQ one: ZMQ closes sockets asynchronously in its I/O thread, so a port probed with
+    ``bind_to_random_port`` and closed may still be bound when the code under test binds it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
 
 
 class RecordingSLM(NullSLM):

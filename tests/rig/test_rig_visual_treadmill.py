@@ -19,6 +19,8 @@ from rig.drivers.visual_stimulus import GratingCommand, PsychoPyStimulus, ZmqVis
 from rig.hardware import Treadmill, VisualStimulus
 from rig.hardware.errors import HardwareError
 
+from rig_testing import context, free_loopback_endpoint  # noqa: F401 - fixture
+
 SEED002 = dict(spatial_frequency_cpd=0.08, temporal_frequency_hz=1.0, contrast=1.0, duration_s=1.0)
 
 
@@ -149,12 +151,9 @@ def test_client_validates_before_sending():
     client.close()
 
 
-def test_timeout_is_a_clear_error_and_client_recovers_when_server_starts():
-    ctx = zmq.Context()
-    probe = ctx.socket(zmq.REP)
-    port = probe.bind_to_random_port("tcp://127.0.0.1")
-    probe.close(linger=0)
-    endpoint = f"tcp://127.0.0.1:{port}"
+def test_timeout_is_a_clear_error_and_client_recovers_when_server_starts(context):
+    ctx = context
+    endpoint = free_loopback_endpoint()
     with pytest.raises(HardwareError, match=r"did not answer a 'ping' request within 0.2 s.*stimulus_server"):
         ZmqVisualStimulus.from_config(VisualConfig(endpoint=endpoint, timeout_s=0.2))
     client = ZmqVisualStimulus(endpoint, timeout_s=0.2, context=ctx)
@@ -191,17 +190,18 @@ def test_in_process_stimulus_reports_a_renderer_that_cannot_open():
         PsychoPyStimulus(VisualConfig(), renderer_factory=broken)
 
 
-def test_server_entry_point_runs_with_an_injected_renderer():
-    renderer = FakeGratingRenderer(clock=time.monotonic)
-    ctx = zmq.Context()
-    probe = ctx.socket(zmq.REP)
-    port = probe.bind_to_random_port("tcp://127.0.0.1")
-    probe.close(linger=0)
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("rc", main(
-        ["--endpoint", f"tcp://127.0.0.1:{port}"], renderer=renderer)), daemon=True)
-    thread.start()
-    client = ZmqVisualStimulus(f"tcp://127.0.0.1:{port}", timeout_s=3.0, context=ctx)
+def test_server_entry_point_runs_with_an_injected_renderer(context):
+    for _attempt in range(5):          # another process may take the free port before the server binds it
+        renderer = FakeGratingRenderer(clock=time.monotonic)
+        endpoint = free_loopback_endpoint()
+        result = {}
+        thread = threading.Thread(target=lambda: result.setdefault("rc", main(
+            ["--endpoint", endpoint], renderer=renderer)), daemon=True)
+        thread.start()
+        thread.join(0.5)
+        if result.get("rc") != 2:      # 2: could not bind; anything else is still serving (or a failure below)
+            break
+    client = ZmqVisualStimulus(endpoint, timeout_s=3.0, context=context)
     client.ping()
     client.shutdown_server()
     thread.join(5)
