@@ -7,7 +7,10 @@ be rebuilt exactly and every found cell matched to the simulated cell it images 
 * visual responsiveness: recall (planted-responsive cells found by the ANOVA) and false-positive rate;
 * PO: median error, degrees, over cells planted responsive and tuned (OSI > 0.25) and found responsive;
 * OSI: Pearson correlation with the planted OSI (the product's one definition, on the noise-free tuning curve)
-  over cells planted responsive and found responsive;
+  over cells planted responsive and found responsive; next to it the *ceiling*: the correlation an ideal observer
+  reaches on the same cells from the spikes alone (exact spike counts, no calcium, no imaging noise, no baseline
+  error) at the protocol's repetitions. The simulated visual responses are Poisson spike counts, so the ceiling is
+  set by the biology and the repetitions, not by the analysis;
 * power test: fraction of tested opsin-positive cells whose stimmable power is within one tested power step of
   the planted one (a planted power above the highest tested one must come out "not stimmable"), and the fraction
   of tested opsin-negative cells wrongly found stimmable.
@@ -44,6 +47,7 @@ def score_session(path: Union[str, Path], match_um: float = MATCH_UM) -> dict:
             raise RunnerError(f"{path}: not a dry run (backend {rig.backend!r}); only simulated sessions have a "
                               "ground truth to score against")
         seed, cells, tuning, power = reader.seed, reader.cells(), reader.tuning(), reader.power_test()
+        tuning_protocol = reader.protocol.tuning
     pop = sims.build_microscope(rig, seed=seed).population
     out: dict = {"session": str(path), "cells_found": len(cells)}
     truth = np.full(len(cells), -1)
@@ -58,13 +62,13 @@ def score_session(path: Union[str, Path], match_um: float = MATCH_UM) -> dict:
     out["cells_matched"] = int(ok.sum())
     idx = np.where(ok, truth, 0)
     if tuning is not None:
-        out.update(_tuning_figures(pop, idx, ok, tuning))
+        out.update(_tuning_figures(pop, idx, ok, tuning, tuning_protocol))
     if power is not None:
         out.update(_power_figures(pop, idx, ok, power))
     return out
 
 
-def _tuning_figures(pop, idx: np.ndarray, ok: np.ndarray, tuning) -> dict:
+def _tuning_figures(pop, idx: np.ndarray, ok: np.ndarray, tuning, protocol) -> dict:
     planted_resp = ok & pop.responsive[idx]
     planted_osi = pop.osi[idx]
     found = np.asarray(tuning.responsive, bool)
@@ -81,7 +85,36 @@ def _tuning_figures(pop, idx: np.ndarray, ok: np.ndarray, tuning) -> dict:
         "osi_cells": int(both.sum()),
         "osi_correlation": _corr(tuning.osi[both], planted_osi[both]),
         "osi_bias": float(np.mean(tuning.osi[both] - planted_osi[both])) if both.any() else float("nan"),
+        "osi_correlation_ceiling": osi_correlation_ceiling(
+            pop, idx[both], protocol.directions_deg, repetitions=protocol.repetitions,
+            stimulus_s=protocol.stimulus_s, window_s=protocol.response_window_s, blank=protocol.blank),
     }
+
+
+def osi_correlation_ceiling(pop, cells: np.ndarray, directions_deg, repetitions: int, stimulus_s: float,
+                            window_s: float, blank: bool = True, draws: int = 20, seed: int = 0) -> float:
+    """Mean correlation with the planted OSI that exact spike counts give at ``repetitions`` trials per direction.
+
+    Per trial and simulated cell: a Poisson count of the visual drive (the planted tuning curve, Hz, over the
+    ``stimulus_s`` grating) plus spontaneous firing (the cell's grey-screen rate over the ``window_s`` response
+    window); the tuning curve is the mean count per direction minus the mean blank count (as online), and OSI the
+    product's definition. Averaged over ``draws`` seeded draws. No calcium, imaging noise or baseline error: no
+    analysis of the imaged trials can expect to beat it.
+    """
+    from sims.population import osi_of_curves
+
+    if len(cells) < 3:
+        return float("nan")
+    directions = np.asarray(directions_deg, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    rates = pop.tuning_curve(directions)[cells]                         # cells × directions, Hz
+    spont = pop.baseline_rate_hz[cells] * window_s
+    planted = pop.osi[cells]
+    shape = (draws, repetitions, *rates.shape)
+    counts = rng.poisson(np.broadcast_to(rates * stimulus_s + spont[:, None], shape)).mean(axis=1)
+    if blank:
+        counts = counts - rng.poisson(np.broadcast_to(spont, (draws, repetitions, len(cells)))).mean(axis=1)[..., None]
+    return float(np.mean([_corr(osi_of_curves(c, directions), planted) for c in counts]))
 
 
 def _power_figures(pop, idx: np.ndarray, ok: np.ndarray, power) -> dict:
