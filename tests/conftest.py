@@ -1,4 +1,6 @@
 """Fixtures for the whole suite, and the sweep of processes the tests leave behind."""
+import faulthandler
+import gc
 import os
 import signal
 import sys
@@ -23,6 +25,12 @@ _RUN_MARKER = "HOLOSTIM_TEST_RUN"
 
 def pytest_configure(config):
     os.environ[_RUN_MARKER] = f"{os.getpid()}-{time.time_ns()}"
+    # A socket left open by a failed test, with unsent messages and the default linger (wait for ever), makes
+    # the context's termination at interpreter exit block for ever: tests' sockets of the shared context
+    # default to dropping unsent messages instead.
+    import zmq
+
+    zmq.Context.instance().setsockopt(zmq.LINGER, 0)
 
 
 def _marked_processes(marker: str) -> list[int]:
@@ -41,6 +49,16 @@ def _marked_processes(marker: str) -> list[int]:
 
 
 def pytest_unconfigure(config):
+    # Collect now, while the interpreter is whole: sockets and contexts held in reference cycles (a failed
+    # test's traceback) are closed in order, not torn down in arbitrary order at exit.
+    gc.collect()
+    # Last resort: if the interpreter still hangs on the way out, dump every thread's stack and exit (status 1)
+    # rather than stall the run. A C-level watchdog: it works during interpreter finalization too.
+    faulthandler.dump_traceback_later(120, exit=True, file=sys.__stderr__)
+    _kill_leftover_processes()
+
+
+def _kill_leftover_processes() -> None:
     marker = os.environ.get(_RUN_MARKER)
     if not marker or not Path("/proc/self/environ").exists():
         return

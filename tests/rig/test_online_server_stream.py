@@ -200,9 +200,11 @@ def test_the_online_serve_command_serves_and_stops(tmp_path):
         words = line.split()
         ctx = zmq.Context.instance()
         sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.SUBSCRIBE, b"report")
         sub.connect(words[-1])
         push = ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0)       # a message the killed server never took must not block exit
         push.connect(words[4])
         time.sleep(0.3)
         push.send_multipart(framing.encode(cm.ReportRequest().to_json()))

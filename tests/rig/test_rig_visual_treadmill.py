@@ -90,10 +90,10 @@ def test_psychopy_missing_gives_install_hint(monkeypatch):
 
 # ------------------------------------------------------------------------------------------ server + client
 @pytest.fixture
-def server():
+def server(context):
     remote_clock = lambda: time.monotonic() + 1000.0  # noqa: E731 - another computer's clock
     renderer = FakeGratingRenderer(frame_period_s=1 / 120, clock=remote_clock)
-    srv = StimulusServer("tcp://127.0.0.1:*", renderer, context=zmq.Context(), clock=remote_clock)
+    srv = StimulusServer("tcp://127.0.0.1:*", renderer, context=context, clock=remote_clock)
     thread = threading.Thread(target=srv.serve, daemon=True)
     thread.start()
     yield srv, renderer
@@ -121,9 +121,10 @@ def test_client_returns_onset_on_local_clock_and_server_draws_grating(server):
     client.close()
 
 
-def test_server_refuses_bad_commands_and_keeps_serving(server):
+def test_server_refuses_bad_commands_and_keeps_serving(server, context):
     srv, renderer = server
-    sock = zmq.Context.instance().socket(zmq.REQ)
+    sock = context.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
     sock.connect(srv.endpoint)
     for bad, needle in [(b"not json", "JSON"),
                         (json.dumps({"type": "grating", "direction_deg": 400, "spatial_frequency_cpd": 0.08,
