@@ -8,6 +8,10 @@ target really receives, so the guard's per-target check is conservative.
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator, Sequence
+
 import numpy as np
 
 import holography
@@ -39,6 +43,31 @@ def make_hologram(ctx, imaging_xyz_um, requests_mw, seed: int, iterations: int =
                                               seed=int(seed), min_targets=ctx.rig.slm.min_targets)
     except holography.HologramError as err:
         raise RunnerError(f"cannot make a hologram for targets {np.round(imaging_xyz_um, 1).tolist()}: {err}") from None
+
+
+#: Masks computed at once. The imaging stream is idle while a stage computes its masks, so both cores of a small
+#: machine are free; the engine's work is numpy array operations, which run without the interpreter lock.
+HOLOGRAM_WORKERS = max(1, min(2, os.cpu_count() or 1))
+
+
+def make_holograms(ctx, jobs: Sequence[tuple], iterations: int) -> Iterator[holography.Hologram]:
+    """:func:`make_hologram` for each ``(imaging_xyz_um, requests_mw, seed)`` of ``jobs``, in order.
+
+    Up to :data:`HOLOGRAM_WORKERS` masks are computed at the same time; each depends only on its own targets and
+    seed, so the masks are the same as one at a time. Consume them as they come (a stage writes each to the
+    session file before the next is needed)."""
+    if HOLOGRAM_WORKERS == 1 or len(jobs) < 2:
+        for xyz, requests, seed in jobs:
+            yield make_hologram(ctx, xyz, requests, seed=seed, iterations=iterations)
+        return
+    with ThreadPoolExecutor(max_workers=HOLOGRAM_WORKERS, thread_name_prefix="hologram") as pool:
+        futures = [pool.submit(make_hologram, ctx, xyz, requests, seed, iterations) for xyz, requests, seed in jobs]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:     # an error or a stop: do not compute masks nobody will use
+                future.cancel()
 
 
 def plan_power(ctx, hologram, requests_mw) -> holography.LaserPowerPlan:

@@ -9,7 +9,7 @@ import numpy as np
 from rig.safety import PowerLimitError
 
 from ..errors import RunnerError
-from ..power import laser_shares, make_hologram, plan_power
+from ..power import laser_shares, make_holograms, plan_power
 
 #: Gerchberg–Saxton iterations per ensemble mask. On the default SLM, ten-target masks reach the same
 #: efficiency (0.80) and uniformity (> 0.999) after 10 iterations as after 30, at a third of the time.
@@ -19,12 +19,11 @@ ITERATIONS = 10
 def run(ctx) -> None:
     ctx.holograms = ctx.holograms or []
     start = len(ctx.holograms)
-    for e in range(start, len(ctx.ensembles)):
-        ens = ctx.ensembles[e]
-        rows = ctx.cells.rows_of(ens["cells"])
-        requests = np.asarray(ens["power_mw"], float)
-        hol = make_hologram(ctx, ctx.cells.position_um[rows], requests, seed=ctx.stage_seed("holograms", e),
-                            iterations=ITERATIONS)
+    todo = range(start, len(ctx.ensembles))
+    jobs = [(ctx.cells.position_um[ctx.cells.rows_of(ctx.ensembles[e]["cells"])],
+             np.asarray(ctx.ensembles[e]["power_mw"], float), ctx.stage_seed("holograms", e)) for e in todo]
+    for e, (xyz, requests, _), hol in zip(todo, jobs, make_holograms(ctx, jobs, ITERATIONS)):
+        rows = ctx.cells.rows_of(ctx.ensembles[e]["cells"])
         plan = plan_power(ctx, hol, requests)
         try:  # refuse now, not in the middle of the stimulation block
             ctx.guard.check(laser_shares(plan.laser_power_mw, requests))

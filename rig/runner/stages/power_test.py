@@ -15,7 +15,7 @@ from online import power_test as analyse_power_test, zscore
 from rig.safety import PowerLimitError
 from rig.schedule import power_test_schedule
 
-from ..power import apply_power, laser_shares, make_hologram, plan_power
+from ..power import apply_power, laser_shares, make_holograms, plan_power
 from ..trial import InvalidFlag, TrialSpec, run_trial
 
 #: Candidate cells per ensemble slot of the protocol (cells × ensembles), and the floor, when the protocol does
@@ -68,8 +68,8 @@ def run(ctx) -> None:
     plan = schedule(ctx)
     groups = list(dict.fromkeys(t.cells for t in plan))
     group_index = {g: i for i, g in enumerate(groups)}
-    holos = [make_hologram(ctx, ctx.cells.position_um[ctx.cells.rows_of(g)], np.ones(len(g)),
-                           seed=ctx.stage_seed("power_test", i), iterations=10) for i, g in enumerate(groups)]
+    holos = list(make_holograms(ctx, [(ctx.cells.position_um[ctx.cells.rows_of(g)], np.ones(len(g)),
+                                       ctx.stage_seed("power_test", i)) for i, g in enumerate(groups)], iterations=10))
     ctx.slm.load(np.stack([h.phase for h in holos]), session_id="power_test")
     done_rows, done_resp = ctx.committed.block("power_test")
     skip = len(done_rows)
