@@ -52,9 +52,14 @@ class PhaseLUT:
     def phase_to_levels(self, phase) -> np.ndarray:
         """Device levels of a phase mask (any real radians; wrapped, rounded to the nearest step)."""
         phi = np.asarray(phase, dtype=np.float32)
-        scaled = phi * np.float32(self.n_steps / (2 * np.pi))
-        steps = np.floor(scaled + np.float32(0.5)).astype(np.int64) % self.n_steps
-        return self.levels[steps]
+        n = self.n_steps
+        # int32 steps (a mask stack is tens of millions of pixels): half the memory traffic of int64
+        steps = np.floor(phi * np.float32(n / (2 * np.pi)) + np.float32(0.5)).astype(np.int32)
+        if n & (n - 1) == 0:
+            np.bitwise_and(steps, n - 1, out=steps)   # two's complement: equals % n for a power of two
+        else:
+            np.remainder(steps, n, out=steps)
+        return np.take(self.levels, steps)
 
     def levels_to_phase(self, levels) -> np.ndarray:
         """Phase (float32 rad in [0, 2π)) that device levels show; levels not in the LUT raise HologramError."""

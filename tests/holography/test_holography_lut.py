@@ -32,6 +32,17 @@ def test_linear_8bit_lut():
     np.testing.assert_array_equal(out, [0, 128, 255])
 
 
+@pytest.mark.parametrize("n_steps", [256, 200, 7])
+def test_steps_are_nearest_wrapped_phase_step_for_any_step_count(n_steps):
+    # the power-of-two shortcut and the general remainder agree with the definition: round(φ·N/2π) mod N
+    lut = holography.PhaseLUT(np.arange(n_steps), 16)
+    phase = np.random.default_rng(n_steps).uniform(-20 * np.pi, 20 * np.pi, 5000).astype(np.float32)
+    expected = np.mod(np.floor(phase.astype(np.float64) * n_steps / (2 * np.pi) + 0.5), n_steps)
+    got = lut.phase_to_levels(phase).astype(np.int64)
+    near_half = np.abs(np.mod(phase.astype(np.float64) * n_steps / (2 * np.pi), 1.0) - 0.5) < 1e-3
+    np.testing.assert_array_equal(got[~near_half], expected[~near_half])   # float32 rounding only at ties
+
+
 def test_bad_lut_files(tmp_path):
     with pytest.raises(holography.HologramError, match="does not exist"):
         holography.load_lut(tmp_path / "none.lut")
