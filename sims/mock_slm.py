@@ -11,10 +11,14 @@ imaging ↔ SLM mapping (:mod:`sims.mapping`) then give each spot's power and po
 
 Spot finding uses the central ``aperture_fraction`` of the SLM (a lower-NA copy of the same hologram: the same
 spot positions and intensity fractions, coarser spots), so a mask is analysed in a fraction of a second; results
-are cached per mask.
+are cached per mask. With ``prefetch`` (the default) a background thread analyses the loaded masks in index order
+as soon as they arrive, as a real SLM's optics need no time to "compute" where light goes: the session does not
+stall at each mask's first pulse. The spots of a mask are the same whichever thread finds them.
 """
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -58,7 +62,7 @@ class MockSLM:
                  pixel_fill_fraction=1.0, defocus_sigma_um=300.0, bit_depth=8,
                  mapping: Optional[HiddenMapping] = None, z_range_um=(-60.0, 60.0),
                  clock: Callable[[], float] = lambda: 0.0, frame_period_s: float = 1.0 / 400, settle_s: float = 0.003,
-                 aperture_fraction: float = 0.5, z_step_um: float = 3.0):
+                 aperture_fraction: float = 0.5, z_step_um: float = 3.0, prefetch: bool = True):
         holo = _holography()
         self.geometry = holo.SLMGeometry(shape=tuple(shape), pitch_um=pitch_um, wavelength_um=wavelength_um,
                                          focal_length_um=focal_length_um, pixel_fill_fraction=pixel_fill_fraction,
@@ -78,7 +82,10 @@ class MockSLM:
         self.current: Optional[int] = None
         self.shown: list[tuple[int, float]] = []
         self._phases: dict[int, np.ndarray] = {}
-        self._spots: dict[int, Spots] = {}
+        #: spots per mask index of the masks loaded now: a Future each, set by whichever thread claims it first
+        self._spots: dict[int, Future] = {}
+        self._lock = threading.Lock()
+        self.prefetch = bool(prefetch)
         self.closed = False
 
     # ------------------------------------------------------------------------------------- SLM protocol
@@ -95,10 +102,23 @@ class MockSLM:
         if arr.ndim != 3 or arr.shape[1:] != self.shape or arr.dtype != want:
             raise SimError(f"masks must be an array (n, {self.shape[0]}, {self.shape[1]}) of {np.dtype(want).name}, "
                            f"got {arr.shape} {arr.dtype}")
-        self.masks = arr
-        self._phases.clear()
-        self._spots.clear()
-        self.current = None
+        with self._lock:
+            self.masks = arr
+            self._phases = {}
+            self._spots = {}          # a new dict: a prefetch of the old masks cannot write into it
+            self.current = None
+        if self.prefetch and len(arr):
+            threading.Thread(target=self._prefetch, args=(arr, self._spots), name="mock-slm-spots",
+                             daemon=True).start()
+
+    def _prefetch(self, masks: np.ndarray, cache: dict) -> None:
+        for index in range(len(masks)):
+            if cache is not self._spots or self.closed:    # new masks loaded, or closed: stop
+                return
+            try:
+                self._spots_of(masks, cache, index)
+            except Exception:  # noqa: BLE001 - kept in the Future; spots() raises it to its caller
+                pass
 
     def load_phases(self, phases_rad) -> None:
         """Convenience: quantise phase masks (radians) to device levels with a linear LUT and load them."""
@@ -131,18 +151,37 @@ class MockSLM:
         if index is None or self.masks is None:
             raise SimError("no mask is shown")
         if index not in self._phases:
-            self._phases[index] = (self.masks[index].astype(np.float32) * np.float32(2 * np.pi / 2 ** self.bit_depth))
+            self._phases[index] = self._phase_of(self.masks, index)
         return self._phases[index]
+
+    def _phase_of(self, masks: np.ndarray, index: int) -> np.ndarray:
+        return masks[index].astype(np.float32) * np.float32(2 * np.pi / 2 ** self.bit_depth)
+
+    def _spots_of(self, masks: np.ndarray, cache: dict, index: int, min_fraction: float = 2e-3) -> Spots:
+        """Spots of ``masks[index]``, found once per ``cache`` (a claimed Future: another thread waits for it)."""
+        with self._lock:
+            future = cache.get((index, min_fraction))
+            mine = future is None
+            if mine:
+                future = cache[(index, min_fraction)] = Future()
+        if mine:
+            try:
+                future.set_result(find_spots(self._phase_of(masks, index), self.geometry, self.z_range_um,
+                                             self.aperture_fraction, self.z_step_um, min_fraction))
+            except BaseException as err:  # noqa: BLE001 - handed to every caller of this mask
+                future.set_exception(err)
+        return future.result()
 
     def spots(self, index: Optional[int] = None, min_fraction: float = 2e-3) -> Spots:
         """The spots the mask makes: SLM-space (x, y, z) µm and intensity fraction (cached per mask)."""
         index = self.current if index is None else int(index)
         if index is None:
             return Spots(np.zeros((0, 3)), np.zeros(0))
-        if index not in self._spots:
-            self._spots[index] = find_spots(self.phase(index), self.geometry, self.z_range_um,
-                                            self.aperture_fraction, self.z_step_um, min_fraction)
-        return self._spots[index]
+        if self.masks is None or not 0 <= index < len(self.masks):
+            raise SimError(f"mask index {index} out of range")
+        with self._lock:
+            masks, cache = self.masks, self._spots
+        return self._spots_of(masks, cache, index, float(min_fraction))
 
     def delivered(self, total_power_mw: float, index: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
         """Spots of the shown mask in imaging coordinates (K × 3 µm) and their power (mW) for a laser power."""

@@ -93,6 +93,28 @@ def test_mock_slm_finds_the_spots_of_a_hologram(microscope):
         slm.load_masks(np.zeros((1, 10, 10), dtype=np.uint8))
 
 
+def test_prefetched_spots_equal_spots_found_on_demand(microscope):
+    from sims.mock_slm import MockSLM
+
+    g = microscope.slm.geometry
+    kw = dict(shape=g.shape, pitch_um=g.pitch_um, wavelength_um=g.wavelength_um, focal_length_um=g.focal_length_um)
+    rng = np.random.default_rng(4)
+    phases = np.stack([holography.compute_phase(np.column_stack([rng.uniform(-150, 150, (4, 2)),
+                                                                 rng.uniform(-30, 30, 4)]), g, iterations=5,
+                                                seed=k).phase for k in range(3)])
+    lazy, eager = MockSLM(prefetch=False, **kw), MockSLM(prefetch=True, **kw)
+    eager.load_phases(phases[2:])              # replaced at once: its prefetch (mask 0 = phases[2]) must not leak
+    eager.load_phases(phases)
+    lazy.load_phases(phases)
+    for k in (2, 0, 1):                        # out of the prefetch's order: the caller computes or waits
+        a, b = lazy.spots(k), eager.spots(k)
+        np.testing.assert_array_equal(a.slm_xyz_um, b.slm_xyz_um)
+        np.testing.assert_array_equal(a.fraction, b.fraction)
+    assert len(eager.spots(0).fraction) == 4
+    with pytest.raises(SimError, match="out of range"):
+        eager.spots(3)
+
+
 def test_targeting_through_mapping_drives_targets_and_miscalibration_misses(microscope):
     pop, m = microscope.population, microscope
     targets = np.flatnonzero(pop.opsin & (pop.stimmable_power_mw < 50))[[0, 40, 80]]
