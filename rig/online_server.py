@@ -29,7 +29,6 @@ is counted under its reason and never stops the server; bad frame contents are c
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import Counter
@@ -42,6 +41,7 @@ from pydantic import ValidationError
 import scipy.sparse as sp
 
 from online import Footprints, OnlineConfig, OnlineError, OnlinePipeline, TrialEvent
+from rig.lifeline import watch_stdin
 from rig.wire import framing, messages as m
 from rig.wire import controller_messages as cm
 from rig.wire.errors import WireError
@@ -345,34 +345,6 @@ def csr_footprints(arrays: Sequence[np.ndarray], frame_shape) -> list[tuple]:
     return planes
 
 
-#: After its parent is gone, the child exits this long after asking the server to stop, stopped or not: an orphan
-#: must never linger (it would hold the parent's stderr, and a port, for ever).
-ORPHAN_EXIT_S = 10.0
-
-
-def _watch_stdin(server: OnlineServer, orphan_exit_s: float = ORPHAN_EXIT_S) -> threading.Thread:
-    """Stop ``server`` when standard input closes: the parent that started this process is gone."""
-    import sys
-    import time
-
-    fd = sys.stdin.fileno()
-
-    def watch():
-        try:
-            while os.read(fd, 4096):       # the raw descriptor: no buffered-reader lock held at shutdown
-                pass
-        except OSError:
-            pass
-        server.stop()
-        time.sleep(orphan_exit_s)          # a daemon thread: returns with the process when serve() ends in time
-        print("online server: parent gone and the server did not stop; exiting", file=sys.stderr, flush=True)
-        os._exit(3)
-
-    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
-    thread.start()
-    return thread
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The session runner's child process: serve on loopback until stdin closes, SIGTERM/SIGINT or ``shutdown``.
 
@@ -402,7 +374,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     server = OnlineServer(args.endpoint, args.results, dff_every=args.dff_every, results_hwm=0, frames_hwm=32)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: server.stop())
-    _watch_stdin(server)
+    watch_stdin(server.stop)
     print(json.dumps({"endpoint": server.endpoint, "results": server.results_endpoint}), flush=True)
     server.serve(poll_ms=20)
     return 0

@@ -174,3 +174,43 @@ class SlmServer:
         log.info("shutdown requested")
         self._stop.set()
         return m.ShuttingDown()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The session runner's child process for a dry run: an SLM server on loopback until stdin closes,
+    SIGTERM/SIGINT or ``shutdown``. The SLM is a :class:`rig.drivers.null_slm.NullSLM` of the given shape: the
+    simulated microscope in the runner mirrors what this server acknowledges it shows (the light path between an
+    SLM and the tissue). Prints one JSON line, ``{"endpoint": …}``, once bound."""
+    import argparse
+    import json
+    import signal
+
+    from rig.drivers.null_slm import NullSLM
+    from rig.lifeline import watch_stdin
+
+    parser = argparse.ArgumentParser(prog="python -m rig.slm_server",
+                                     description="SLM server as a child of a session runner (dry runs)")
+    parser.add_argument("--shape", type=int, nargs=2, default=(1152, 1920), metavar=("ROWS", "COLS"))
+    parser.add_argument("--bit-depth", type=int, choices=(8, 16), default=8)
+    parser.add_argument("--endpoint", default="tcp://127.0.0.1:*", help="REP endpoint (loopback)")
+    parser.add_argument("--log-level", default="WARNING", help="logging level of this process")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="slm server: %(levelname)s %(message)s")
+    if not args.endpoint.startswith(("tcp://127.0.0.1:", "tcp://localhost:", "ipc://", "inproc://")):
+        raise SystemExit(f"python -m rig.slm_server binds loopback only, got {args.endpoint}; "
+                         "use `holostim slm-server` for a server other computers reach")
+    slm = NullSLM(tuple(args.shape), args.bit_depth)
+    server = SlmServer(slm, args.endpoint)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: server.stop())
+    watch_stdin(server.stop)
+    print(json.dumps({"endpoint": server.endpoint}), flush=True)
+    try:
+        server.serve(poll_ms=20)
+    finally:
+        slm.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,15 +7,16 @@ from pathlib import Path
 
 DEFAULT_RIG = "configs/rig/sim.yaml"
 DEFAULT_PROTOCOL = "configs/protocols/oldenburg2024.yaml"
-SLM_MODES = ("server", "direct", "remote")
+SLM_MODES = ("process", "server", "direct", "remote")
 ONLINE_MODES = ("process", "inline")
 
 
 def register(subparsers) -> None:
     dry = subparsers.add_parser(
         "dry-run", help="run a whole session on the simulated microscope",
-        description="Run every stage of the protocol on the simulated microscope (SLM server, online analysis "
-                    "process and session runner in one command, simulated time) and write the session file.")
+        description="Run every stage of the protocol on the simulated microscope (SLM server process, online "
+                    "analysis process and session runner in one command, simulated time) and write the session "
+                    "file.")
     dry.add_argument("--rig", default=DEFAULT_RIG, help=f"rig profile with backend: sim (default {DEFAULT_RIG})")
     dry.add_argument("--protocol", default=DEFAULT_PROTOCOL, help=f"protocol YAML (default {DEFAULT_PROTOCOL})")
     dry.add_argument("--seed", type=int, default=0, help="random seed of the simulated tissue and the session")
@@ -48,9 +49,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="session file to write (.h5)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--slm", choices=SLM_MODES, default=None,
-                        help="how to reach the SLM: 'server' (an SLM server in this process, over ZMQ loopback; "
-                             "dry-run default), 'direct' (no server), 'remote' (the profile's zmq.slm_server; "
-                             "run default)")
+                        help="how to reach the SLM: 'process' (an SLM server as a child process, over ZMQ "
+                             "loopback; dry-run default), 'server' (an SLM server in a thread of this process), "
+                             "'direct' (no server), 'remote' (the profile's zmq.slm_server; run default)")
     _online_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="no live status line")
 

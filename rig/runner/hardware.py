@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-import numpy as np
 
 from rig.hardware.protocols import SLM, Clock, ImagingSource, StimulationLaser, Treadmill, VisualStimulus
 

@@ -29,7 +29,7 @@ from .hardware import build_real_hardware, build_sim_hardware
 from .inline_analysis import InlineAnalysis
 from .progress import Progress
 from .reference import build_references
-from .slm_link import SlmLink
+from .slm_link import MODES as SLM_LINK_MODES, SlmLink
 from .stages import calibration, ensembles, holograms, power_test, ppsf, stimulation, targets, tuning
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def start_session(out: Path, *, rig, protocol, seed: int, rig_text: str = "", pr
     ``online_mode``: ``process`` (default: the online server in a child process) or ``inline``; the session
     file is the same either way."""
     simulated = rig.backend == "sim"
-    slm_mode = slm_mode or ("server" if simulated else "remote")
+    slm_mode = _check_slm(slm_mode or ("process" if simulated else "remote"), simulated)
     online_mode = _check_online(online_mode)
     hw = build_sim_hardware(rig, seed) if simulated else build_real_hardware(rig, slm_mode != "remote")
     try:
@@ -243,6 +243,15 @@ def _check_online(online_mode: Optional[str]) -> str:
     return online_mode
 
 
+def _check_slm(slm_mode: str, simulated: bool) -> str:
+    if slm_mode not in SLM_LINK_MODES:
+        raise RunnerError(f"SLM mode {slm_mode!r} is not one of {', '.join(SLM_LINK_MODES)}")
+    if slm_mode == "process" and not simulated:
+        raise RunnerError("--slm process is for dry runs (the simulated microscope mirrors the child server); on a "
+                          "rig, run `holostim slm-server` and use --slm remote, or --slm server / direct")
+    return slm_mode
+
+
 def resume_session(path: Path, *, slm_mode: Optional[str] = None, progress: Optional[Progress] = None,
                    online_mode: Optional[str] = None) -> dict:
     """Continue a session from its file: configs and seed from the file, finished stages read back."""
@@ -250,7 +259,7 @@ def resume_session(path: Path, *, slm_mode: Optional[str] = None, progress: Opti
     saved = session_state.load(Path(path))
     rig, protocol, seed = saved.rig, saved.protocol, saved.seed
     simulated = rig.backend == "sim"
-    slm_mode = slm_mode or saved.slm_mode or ("server" if simulated else "remote")
+    slm_mode = _check_slm(slm_mode or saved.slm_mode or ("process" if simulated else "remote"), simulated)
     if "stimulation" in saved.stages:
         raise RunnerError(f"{path} is complete (every stage is done); nothing to resume")
     hw = build_sim_hardware(rig, seed) if simulated else build_real_hardware(rig, slm_mode != "remote")

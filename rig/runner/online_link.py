@@ -25,15 +25,8 @@ Ctrl-C reaches only the runner, which turns the laser off before it stops the ch
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
-import queue
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 from typing import Callable, Hashable, Optional, Sequence
 
 import numpy as np
@@ -43,14 +36,13 @@ from online import OnlineConfig
 from rig.wire import controller_messages as cm
 from rig.wire import framing, messages as m
 
+from .child import STARTUP_TIMEOUT_S, ChildProcess
 from .errors import RunnerError
 from .inline_analysis import PlaneRecord, TraceWriter
 
 log = logging.getLogger(__name__)
 
 PEER = "the online analysis process"
-#: How long the child may take to import and bind, and to build its pipelines from the footprints, s.
-STARTUP_TIMEOUT_S = 120.0
 #: Frames queued on the runner's side before it waits for the child (the child queues 32 more; a frame is 0.5 MB).
 _SEND_HWM = 32
 #: Check that the child is alive every this many frames sent.
@@ -59,83 +51,20 @@ _CHECK_EVERY = 32
 _SLICE_S = 0.1
 
 
-class OnlineChild:
+class OnlineChild(ChildProcess):
     """``python -m rig.online_server`` as a child process of the runner (see the module docstring)."""
 
     def __init__(self):
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])        # the checkout: works without an installed package
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-        cmd = [sys.executable, "-m", "rig.online_server", "--log-level", str(level)]
-        kwargs = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        if os.name == "posix":
-            kwargs["start_new_session"] = True                   # Ctrl-C goes to the runner only
-        else:
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        self.proc = subprocess.Popen(cmd, **kwargs)
-        self._line: queue.Queue = queue.Queue(maxsize=1)
-        threading.Thread(target=self._read_line, name="online-child-stdout", daemon=True).start()
-        self._endpoints: Optional[tuple[str, str]] = None
-
-    def _read_line(self) -> None:
-        try:
-            line = self.proc.stdout.readline()
-        except (OSError, ValueError):
-            line = b""
-        self._line.put(line)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
+        super().__init__("rig.online_server", what=PEER)
 
     def endpoints(self, timeout_s: float = STARTUP_TIMEOUT_S) -> tuple[str, str]:
         """(frames endpoint, results endpoint) the child bound; RunnerError if it does not start."""
-        if self._endpoints is None:
-            try:
-                line = self._line.get(timeout=timeout_s)
-            except queue.Empty:
-                self.stop()
-                raise RunnerError(f"the online analysis process did not start within {timeout_s:g} s") from None
-            try:
-                bound = json.loads(line.decode("utf-8"))
-                self._endpoints = (str(bound["endpoint"]), str(bound["results"]))
-            except (ValueError, KeyError, TypeError):
-                code = self.proc.poll()
-                self.stop()
-                raise RunnerError("the online analysis process failed to start"
-                                  + (f" (exit code {code}; its error is above)" if code is not None else
-                                     f"; it printed {line[:200]!r}")) from None
-        return self._endpoints
-
-    def stop(self, grace_s: float = 2.0) -> Optional[int]:
-        """Stop the child: stdin closed (it stops serving), then SIGTERM, then SIGKILL; returns its exit code."""
-        for pipe in (self.proc.stdin,):
-            try:
-                pipe.close()
-            except OSError:
-                pass
-        for step in (None, self.proc.terminate, self.proc.kill):
-            if step is not None and self.proc.poll() is None:
-                try:
-                    step()
-                except OSError:
-                    pass
-            try:
-                code = self.proc.wait(timeout=grace_s)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        else:
-            code = self.proc.poll()
+        announced = self.announcement(timeout_s)
         try:
-            self.proc.stdout.close()
-        except OSError:
-            pass
-        return code
+            return str(announced["endpoint"]), str(announced["results"])
+        except KeyError:
+            self.stop()
+            raise RunnerError(f"{PEER} announced {announced!r}, without its endpoints") from None
 
 
 class RemoteAnalysis:

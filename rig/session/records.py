@@ -1,8 +1,8 @@
 """Typed objects the session reader returns. Arrays are numpy; times in s, positions in µm, powers in mW."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 

@@ -1,6 +1,7 @@
-"""A whole dry run with the online analysis in a child process (``--online process``, the default) writes the same
-session file as one with the pipelines in the runner's process (``--online inline``): trial tables, responses,
-traces, every stage's results. Only the recorded link differs (``meta/extra_json``)."""
+"""A whole dry run with the online analysis and the SLM server in child processes (``--online process --slm
+process``, the defaults) writes the same session file as one with the pipelines and the SLM server in the runner's
+process (``--online inline --slm server``): trial tables, responses, traces, every stage's results. Only the
+recorded links differ (``meta/extra_json``)."""
 import json
 import subprocess
 import sys
@@ -20,7 +21,8 @@ def test_process_and_inline_online_analysis_write_the_same_session(tmp_path, rep
     inline_out, process_out = tmp_path / "inline.h5", tmp_path / "process.h5"
     # the inline run in another process, in parallel (2 cores)
     cmd = [sys.executable, "-m", "rig.cli", "-q", "dry-run", "--rig", str(rig_path), "--protocol",
-           str(protocol_path), "--seed", str(SEED), "--out", str(inline_out), "--no-progress", "--online", "inline"]
+           str(protocol_path), "--seed", str(SEED), "--out", str(inline_out), "--no-progress", "--online", "inline",
+           "--slm", "server"]
     inline = subprocess.Popen(cmd, cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     children = []
     original = online_link.OnlineChild.__init__
@@ -49,4 +51,5 @@ def test_process_and_inline_online_analysis_write_the_same_session(tmp_path, rep
             "power_test/response", "tuning/mean"} <= a.keys()
     different = [name for name in a if not same(a[name], b[name])]
     assert different == ["meta/extra_json"], different
-    assert [json.loads(d["meta/extra_json"])["online_link"] for d in (a, b)] == ["process", "inline"]
+    links = [json.loads(d["meta/extra_json"]) for d in (a, b)]
+    assert [(k["online_link"], k["slm_link"]) for k in links] == [("process", "process"), ("inline", "server")]

@@ -66,7 +66,7 @@ def test_laser_shares_split_the_laser_power_in_proportion_to_the_requests():
     assert shares.sum() == pytest.approx(600.0)
 
 
-@pytest.mark.parametrize("mode", ["direct", "server"])
+@pytest.mark.parametrize("mode", ["direct", "server", "process"])
 def test_a_bad_mask_never_reaches_the_slm(mode):
     slm = NullSLM(SHAPE, 8)
     link = SlmLink(slm, SHAPE, 8, mode=mode, timeout_s=2.0)
