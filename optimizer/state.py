@@ -178,6 +178,29 @@ class SearchState:
         self.members[e][slot] = b
         self.ens_cost[e] = self._ensemble_cost(e)
 
+    def apply_many(self, ens: np.ndarray, flat_slots: np.ndarray, cells: np.ndarray) -> None:
+        """Several replacements at once: member at flat slot ``flat_slots[i]`` of ensemble ``ens[i]`` → cell
+        ``cells[i]`` (assumed allowed). The ensembles must be distinct, and so must the old and the new cells
+        among themselves (an exchange is two entries: a → b in e, b → a in f). Same sums as :meth:`apply` one by
+        one, in a few array operations instead of ~10 per move."""
+        p = self.problem
+        a = self.flat[flat_slots]
+        b = cells
+        self.pair_sum[ens] += (self.row_dist[ens, b] - p.dist_um[a, b]) - self.row_dist[ens, a]
+        self.crowd_sum[ens] += (self.row_crowd[ens, b] - p.crowd[a, b]) - self.row_crowd[ens, a]
+        self.row_dist[ens] += p.dist_um[b] - p.dist_um[a]
+        self.row_crowd[ens] += p.crowd[b] - p.crowd[a]
+        self.near[ens] += p.close[b].astype(np.int32) - p.close[a]
+        self.curve_sum[ens] += self.curves[b] - self.curves[a]
+        self.osi_sum[ens] += self.osi[b] - self.osi[a]
+        self.linear_sum[ens] += p.linear[ens, b] - p.linear[ens, a]
+        self.power_sum[ens] += self.power[b] - self.power[a]
+        self.counts[a] -= 1
+        self.counts[b] += 1
+        self.flat[flat_slots] = b                       # members[e] are views of flat
+        for e in ens.tolist():
+            self.ens_cost[e] = self._ensemble_cost(e)
+
     def apply_exchange(self, e: int, slot: int, flat_slot: int) -> None:
         """Exchange member ``slot`` of ``e`` with the member at ``flat_slot`` of another ensemble."""
         f = int(self.slot_ens[flat_slot])

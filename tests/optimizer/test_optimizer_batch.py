@@ -88,3 +88,53 @@ def test_rounds_keep_sums_exact_and_hard_rules(problem):
     total, figures = evaluate(problem, state.members)
     assert state.total() == pytest.approx(total, abs=1e-8)
     assert all(all(f["hard"].values()) for f in figures)
+
+
+def test_draws_handle_rows_without_moves_and_pick_every_row_from_its_own_entries():
+    rng = np.random.default_rng(4)
+    assert draw_rows(np.full((3, 5), np.inf), 0.01, rng).tolist() == [-1, -1, -1]    # nothing finite at all
+    # Row k has one finite entry, at column k, far below staying put: the draw is that entry, never a neighbour's.
+    delta = np.full((6, 6), np.inf)
+    np.fill_diagonal(delta, -1.0)
+    delta[3, 3] = np.inf                                                              # row 3: only staying
+    for _ in range(200):
+        assert draw_rows(delta, 0.01, rng).tolist() == [0, 1, 2, -1, 4, 5]
+
+
+def test_draws_match_the_dense_reference_for_the_same_random_numbers():
+    """The sparse draw inverts the same per-row cumulative weights as a dense one: same uniforms, same moves."""
+    rng = np.random.default_rng(5)
+    delta = rng.normal(0.0, 0.02, (7, 40))
+    delta[rng.random(delta.shape) < 0.6] = np.inf
+    for temperature in (0.002, 0.02):
+        u = np.random.default_rng(6).random(7)
+        low = np.minimum(delta.min(axis=1), 0.0)
+        weights = np.exp((low[:, None] - delta) / temperature)
+        stay = np.exp(low / temperature)
+        cumulative = np.cumsum(weights, axis=1)
+        target = u * (cumulative[:, -1] + stay) - stay
+        dense = np.where(target < 0, -1, np.sum(cumulative <= target[:, None], axis=1))
+        assert draw_rows(delta, temperature, np.random.default_rng(6)).tolist() == dense.tolist()
+
+
+def test_applying_a_round_at_once_equals_one_move_at_a_time(problem):
+    rng = np.random.default_rng(7)
+    members = random_feasible(problem, rng)
+    one, many = SearchState(problem, members), SearchState(problem, members)
+    e, f = 0, 1
+    a_slot, b_slot = 2, 3
+    a, b = int(one.members[e][a_slot]), int(one.members[f][b_slot])
+    g_slot = 1
+    allowed = np.isfinite(one.replace_deltas(2, g_slot)[1])
+    allowed[[a, b]] = False                                              # the round's cells are distinct
+    new_g = int(np.flatnonzero(allowed)[0])
+    one.apply_exchange(e, a_slot, int(one.offsets[f]) + b_slot)          # e ↔ f, and a replacement in 2
+    one.apply(2, g_slot, new_g)
+    many.apply_many(np.array([e, f, 2]), np.array([a_slot, one.offsets[f] + b_slot, one.offsets[2] + g_slot]),
+                    np.array([b, a, new_g]))
+    for name in ("flat", "counts", "near"):
+        assert np.array_equal(getattr(one, name), getattr(many, name))
+    for name in ("pair_sum", "crowd_sum", "row_dist", "row_crowd", "curve_sum", "osi_sum", "linear_sum",
+                 "power_sum", "ens_cost"):
+        assert np.allclose(getattr(one, name), getattr(many, name), rtol=0, atol=1e-9)
+    assert many.total() == pytest.approx(evaluate(problem, many.members)[0], abs=1e-8)
