@@ -62,7 +62,8 @@ class OnlineServer:
     footprints : optional, per plane a footprint stack (cells × rows × cols) or :class:`online.Footprints`;
         without them the server waits for a ``configure`` message.
     config : :class:`online.OnlineConfig` of the pipelines (a ``configure`` may replace it).
-    dff_every : publish ΔF/F every this many frames of a plane.
+    dff_every : publish ΔF/F every this many frames of a plane (0: never; the session runner's child, whose
+        subscriber takes the raw traces instead).
     report_every_s : publish the counters at least this often, seconds.
     results_hwm : messages the PUB socket queues per subscriber before dropping (0 = never drop: the session
         runner's child, whose one subscriber must receive every trace and response).
@@ -73,8 +74,8 @@ class OnlineServer:
                  footprints: Optional[Sequence[np.ndarray]] = None, config: Optional[OnlineConfig] = None,
                  dff_every: int = 1, report_every_s: float = 1.0, context: Optional[zmq.Context] = None,
                  results_hwm: int = 1000, frames_hwm: int = 1000):
-        if dff_every < 1:
-            raise OnlineError(f"dff_every must be at least 1, got {dff_every}")
+        if dff_every < 0:
+            raise OnlineError(f"dff_every must be 0 (never) or more, got {dff_every}")
         context = context or zmq.Context.instance()
         self.config = config or OnlineConfig()
         self.dff_every = int(dff_every)
@@ -221,7 +222,7 @@ class OnlineServer:
                     "t_s": request.t_s, "dy": float(result.dy), "dx": float(result.dx)}
             out.append([b"traces", *framing.encode(head, [tr.f_cell, tr.f_neuropil])])
             self._traces_sent[request.plane] += 1
-        if result.accepted and pipe.counts["frames_accepted"] % self.dff_every == 0:
+        if self.dff_every and result.accepted and pipe.counts["frames_accepted"] % self.dff_every == 0:
             head = {"type": "dff", "plane": request.plane, "frame_index": result.frame_index, "accepted": True,
                     "reason": None, "dy": float(result.dy), "dx": float(result.dx)}
             out.append([b"dff", *framing.encode(head, [result.dff.astype(np.float32)])])
@@ -357,7 +358,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                      description="online analysis server as a child of a session runner")
     parser.add_argument("--endpoint", default="tcp://127.0.0.1:*", help="PULL endpoint (frames and events in)")
     parser.add_argument("--results", default="tcp://127.0.0.1:*", help="PUB endpoint (results out)")
-    parser.add_argument("--dff-every", type=int, default=1, help="publish ΔF/F every N frames of a plane")
+    parser.add_argument("--dff-every", type=int, default=0,
+                        help="publish ΔF/F every N frames of a plane (default 0: never; the runner takes the traces)")
     parser.add_argument("--log-level", default="WARNING", help="logging level of this process")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="online server: %(levelname)s %(message)s")
