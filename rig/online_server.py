@@ -84,7 +84,9 @@ class OnlineServer:
         self.pipelines: list[OnlinePipeline] = []
         self._published: list[int] = []
         self._traces_sent: list[int] = []
+        self._traces_pending: list[list] = []
         self.publish_traces = False
+        self.traces_batch = 1
         self.publish_tuning = True
         self._offsets = np.zeros(1, np.int64)
         self._stop = threading.Event()
@@ -132,6 +134,7 @@ class OnlineServer:
         self.config, self.pipelines = config, pipes
         self._published = [0] * len(pipes)
         self._traces_sent = [0] * len(pipes)
+        self._traces_pending = [[] for _ in pipes]
         self._offsets = np.cumsum([0] + [p.n_cells for p in pipes])
         log.info("online analysis of %d cells on %d planes", self._offsets[-1], len(pipes))
 
@@ -147,7 +150,8 @@ class OnlineServer:
                 if time.monotonic() - last_report >= self.report_every_s:
                     self._pub.send_multipart(self._report())
                     last_report = time.monotonic()
-            self._pub.send_multipart(self._report())
+            for out in self._flush_traces() + [self._report()]:
+                self._pub.send_multipart(out)
         finally:
             self._pull.close(linger=0)
             self._pub.close(linger=500)
@@ -167,7 +171,12 @@ class OnlineServer:
         try:
             message, arrays = framing.decode(parts)
             request = m.parse(cm.OnlineInput, message)
-            return self._dispatch(request, arrays) + self._new_records()
+            if isinstance(request, (cm.Sync, cm.ReportRequest, m.Shutdown)):
+                flushed = self._flush_traces()     # a barrier's answer counts every trace, sent before it
+                return flushed + self._dispatch(request, arrays) + self._new_records()
+            out = self._dispatch(request, arrays)
+            records = self._new_records()
+            return out + (self._flush_traces() + records if records else [])
         except WireError as err:
             return self._bad(f"messages_{err.kind}", str(err))
         except (OnlineError, ValidationError) as err:
@@ -187,6 +196,7 @@ class OnlineServer:
             planes = csr_footprints(arrays, request.frame_shape) if request.encoding == "csr" else arrays
             self.configure(planes, OnlineConfig(**request.online) if request.online else self.config)
             self.publish_traces = bool(request.traces)
+            self.traces_batch = int(request.traces_batch)
             self.publish_tuning = bool(request.tuning)
             return [self._report()]
         if isinstance(request, cm.ReportRequest):
@@ -218,14 +228,37 @@ class OnlineServer:
         out = []
         if result.accepted and self.publish_traces:
             tr = result.traces
-            head = {"type": "traces", "plane": request.plane, "frame_index": result.frame_index,
-                    "t_s": request.t_s, "dy": float(result.dy), "dx": float(result.dx)}
-            out.append([b"traces", *framing.encode(head, [tr.f_cell, tr.f_neuropil])])
-            self._traces_sent[request.plane] += 1
+            if self.traces_batch > 1:
+                pending = self._traces_pending[request.plane]
+                pending.append((result.frame_index, request.t_s, float(result.dy), float(result.dx),
+                                tr.f_cell, tr.f_neuropil))
+                if len(pending) >= self.traces_batch:
+                    out.extend(self._flush_traces(request.plane))
+            else:
+                head = {"type": "traces", "plane": request.plane, "frame_index": result.frame_index,
+                        "t_s": request.t_s, "dy": float(result.dy), "dx": float(result.dx)}
+                out.append([b"traces", *framing.encode(head, [tr.f_cell, tr.f_neuropil])])
+                self._traces_sent[request.plane] += 1
         if self.dff_every and result.accepted and pipe.counts["frames_accepted"] % self.dff_every == 0:
             head = {"type": "dff", "plane": request.plane, "frame_index": result.frame_index, "accepted": True,
                     "reason": None, "dy": float(result.dy), "dx": float(result.dx)}
             out.append([b"dff", *framing.encode(head, [result.dff.astype(np.float32)])])
+        return out
+
+    def _flush_traces(self, plane: Optional[int] = None) -> list[list]:
+        """``traces_block`` publications of the frames held back (one plane, or all): per frame ``frame_index``,
+        ``t_s``, ``dy``, ``dx`` in the header, cell and neuropil fluorescence as frames × cells arrays."""
+        out = []
+        for k in range(len(self._traces_pending)) if plane is None else (plane,):
+            pending = self._traces_pending[k]
+            if not pending:
+                continue
+            index, t, dy, dx, f_cell, f_neuropil = zip(*pending)
+            head = {"type": "traces_block", "plane": k, "frame_index": [int(i) for i in index],
+                    "t_s": [float(v) for v in t], "dy": list(dy), "dx": list(dx)}
+            out.append([b"traces_block", *framing.encode(head, [np.stack(f_cell), np.stack(f_neuropil)])])
+            self._traces_sent[k] += len(pending)
+            pending.clear()
         return out
 
     def _new_records(self) -> list[list]:

@@ -217,10 +217,14 @@ class Acquisition:
             self._run_v.append(speed)
             self.writer.append_behaviour(t, volume, speed)
 
-    def _write_traces(self, plane: int, f_cell, f_neuropil, volume: int, t: float, dy: float, dx: float) -> None:
+    def _write_traces(self, plane: int, f_cell, f_neuropil, volume, t, dy, dx) -> None:
+        """One accepted frame's traces (cells; scalars) or a block of frames' (frames × cells; per-frame arrays)."""
         if len(self.plane_rows[plane]):
-            self.writer.append_frames(plane, np.asarray(f_cell)[None], np.asarray(f_neuropil)[None], [volume], [t],
-                                      np.array([[dy, dx]], np.float32))
+            f_cell, f_neuropil = np.asarray(f_cell), np.asarray(f_neuropil)
+            if f_cell.ndim == 1:
+                f_cell, f_neuropil = f_cell[None], f_neuropil[None]
+            self.writer.append_frames(plane, f_cell, f_neuropil, np.atleast_1d(volume), np.atleast_1d(t),
+                                      np.column_stack([np.atleast_1d(dy), np.atleast_1d(dx)]).astype(np.float32))
 
     # ------------------------------------------------------------------------------------------------ trials
     def add_trial(self, key: Hashable, kind: str, onset_volume: int, offset_volume: int, *,

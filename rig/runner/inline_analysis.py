@@ -26,8 +26,9 @@ class PlaneRecord:
     max_shift_px: float
 
 
-#: ``write(plane, f_cell, f_neuropil, volume, t_s, dy, dx)``: one accepted frame's traces to the session file.
-TraceWriter = Callable[[int, np.ndarray, np.ndarray, int, float, float, float], None]
+#: ``write(plane, f_cell, f_neuropil, volume, t_s, dy, dx)``: one accepted frame's traces to the session file
+#: (cells; scalars), or a block of frames' (frames × cells; arrays of volume, t_s, dy, dx).
+TraceWriter = Callable[..., None]
 
 
 class InlineAnalysis:

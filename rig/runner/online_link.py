@@ -43,6 +43,9 @@ from .inline_analysis import PlaneRecord, TraceWriter
 log = logging.getLogger(__name__)
 
 PEER = "the online analysis process"
+#: Frames of traces per publication from the child (one message and one session-file write per block, not per
+#: frame); every trace arrives before the answer to a ``sync``, so nothing waits on a partial block.
+TRACES_BATCH = 16
 #: Frames queued on the runner's side before it waits for the child (the child queues 32 more; a frame is 0.5 MB).
 _SEND_HWM = 32
 #: Check that the child is alive every this many frames sent.
@@ -122,7 +125,7 @@ class RemoteAnalysis:
         self._sub = self._context.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.RCVHWM, 0)                     # never drop a trace or a response
-        for topic in (b"traces", b"trial", b"sync", b"report"):
+        for topic in (b"traces", b"trial", b"sync", b"report"):      # b"traces" also matches b"traces_block"
             self._sub.setsockopt(zmq.SUBSCRIBE, topic)
         self._sub.connect(results)
         self._handshake()
@@ -132,6 +135,7 @@ class RemoteAnalysis:
             arrays += [csr.data, csr.indices, csr.indptr]
         message = cm.Configure(online=config.model_dump(mode="json"), encoding="csr",
                                frame_shape=tuple(int(n) for n in frame_shape), traces=True,
+                               traces_batch=TRACES_BATCH,
                                tuning=False)     # the tuning stage fits tuning from the responses itself
         self._send(framing.encode(message.to_json(), arrays), STARTUP_TIMEOUT_S)
         self._write = write
@@ -246,7 +250,12 @@ class RemoteAnalysis:
         """Handle one publication; returns the ``seq`` of a ``sync`` answer, else None."""
         self._last_heard = time.monotonic()
         topic, head, arrays = self._decode(parts)
-        if topic == b"traces":
+        if topic == b"traces_block":
+            plane = int(head["plane"])
+            self._traces[plane] += len(head["frame_index"])
+            self._write(plane, arrays[0], arrays[1], np.asarray(head["frame_index"], np.int64),
+                        np.asarray(head["t_s"], np.float64), np.asarray(head["dy"]), np.asarray(head["dx"]))
+        elif topic == b"traces":
             plane = int(head["plane"])
             self._traces[plane] += 1
             self._write(plane, arrays[0], arrays[1], int(head["frame_index"]), float(head["t_s"]),

@@ -122,7 +122,9 @@ class Configure(WireModel):
     Arrays that follow, per imaging plane: with ``encoding='dense'`` one footprint stack, cells × rows × cols
     (weights or booleans); with ``encoding='csr'`` the three arrays ``data, indices, indptr`` of a sparse
     cells × pixels matrix over ``frame_shape`` (row-major pixels), as the session runner holds them.
-    ``traces`` asks for a ``traces`` publication per accepted frame (raw cell and neuropil fluorescence);
+    ``traces`` asks for a ``traces`` publication per accepted frame (raw cell and neuropil fluorescence); with
+    ``traces_batch`` N > 1, one ``traces_block`` publication per N accepted frames of a plane instead (and before
+    every ``sync`` answer and trial response, so nothing is held back at a barrier);
     ``tuning: false`` turns the live ``tuning`` publications off (the session runner computes tuning from the trial
     responses itself; a live fit costs ~0.1 s per plane after every grating trial)."""
 
@@ -131,6 +133,7 @@ class Configure(WireModel):
     encoding: Literal["dense", "csr"] = "dense"
     frame_shape: Optional[tuple[Annotated[int, Field(ge=1, le=65536)], Annotated[int, Field(ge=1, le=65536)]]] = None
     traces: bool = False
+    traces_batch: int = Field(1, ge=1, le=1024)
     tuning: bool = True
 
     @model_validator(mode="after")

@@ -218,3 +218,28 @@ def test_the_online_serve_command_serves_and_stops(tmp_path):
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def test_traces_in_blocks_are_the_per_frame_traces_and_all_arrive_before_a_sync_answer(served):
+    fp = _footprints()
+    frames = [_frame(np.random.default_rng(k), fp, {0: 0.3 * (k % 3)}) for k in range(11)]
+    per_frame, blocks = {}, {}
+    for batch, out in ((1, per_frame), (4, blocks)):
+        server, peer = served(dff_every=0)
+        peer.send(cm.Configure(traces=True, traces_batch=batch, tuning=False), [fp])
+        for k, image in enumerate(frames):
+            peer.send(cm.OnlineFrame(frame_index=k, t_s=k / 30.0), [image])
+        peer.send(cm.Sync(seq=7))
+        msgs = peer.collect(lambda ms: ms[-1][0] == b"sync")
+        out["msgs"], out["sync"] = msgs[:-1], msgs[-1][1]
+    assert [t for t, *_ in per_frame["msgs"] if t.startswith(b"traces")] == [b"traces"] * 11
+    # 11 frames in blocks of 4: two full blocks as they fill, the last 3 flushed before the sync answer
+    topics = [(t, len(h["frame_index"])) for t, h, _ in blocks["msgs"] if t.startswith(b"traces")]
+    assert topics == [(b"traces_block", 4), (b"traces_block", 4), (b"traces_block", 3)]
+    assert per_frame["sync"]["traces"] == blocks["sync"]["traces"] == [11]
+    single = [(h, a) for t, h, a in per_frame["msgs"] if t == b"traces"]
+    block = [(h, a) for t, h, a in blocks["msgs"] if t == b"traces_block"]
+    np.testing.assert_array_equal(np.concatenate([a[0] for _, a in block]), np.stack([a[0] for _, a in single]))
+    np.testing.assert_array_equal(np.concatenate([a[1] for _, a in block]), np.stack([a[1] for _, a in single]))
+    assert sum((h["frame_index"] for h, _ in block), []) == [h["frame_index"] for h, _ in single] == list(range(11))
+    assert sum((h["dy"] for h, _ in block), []) == [h["dy"] for h, _ in single]

@@ -62,7 +62,13 @@ def _run(analysis, stream, config):
     """Feed ``analysis`` the stream; returns what it wrote and what it answered, step by step."""
     fps, rows, refs, events, frames = stream
     written, answers = [], []
-    analysis.attach(fps, rows, SHAPE, config, lambda *row: written.append(row))
+    def write(plane, f_cell, f_neuropil, volume, t, dy, dx):
+        if np.ndim(f_cell) == 2:                     # a block of frames (the child's traces_block): row by row
+            written.extend(zip([plane] * len(f_cell), f_cell, f_neuropil, volume, t, dy, dx))
+        else:
+            written.append((plane, f_cell, f_neuropil, volume, t, dy, dx))
+
+    analysis.attach(fps, rows, SHAPE, config, write)
     analysis.set_references(refs)
     keys = []
     for v, k, image in frames:
@@ -76,6 +82,8 @@ def _run(analysis, stream, config):
             answers.append(np.concatenate(analysis.noise_sd()))
     records = {key: analysis.take(key) for key in keys}
     analysis.flush()
+    # per plane in frame order (the child sends each plane's traces in blocks; the file keeps planes apart)
+    written.sort(key=lambda row: (row[0], int(row[3])))
     return written, answers, records
 
 
