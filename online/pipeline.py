@@ -111,8 +111,9 @@ class OnlinePipeline:
             return None, "wrong_dtype", f"frame dtype {arr.dtype} is not an integer or float type"
         if arr.shape != self.frame_shape:
             return None, "wrong_shape", f"frame shape {arr.shape} is not {self.frame_shape}"
-        arr = arr.astype(np.float32, copy=False)
-        if not np.isfinite(arr).all():
+        integer = np.issubdtype(arr.dtype, np.integer)   # integers are always finite: no check needed
+        arr = np.ascontiguousarray(arr, np.float32)
+        if not integer and not np.isfinite(arr).all():
             return None, "non_finite", "frame has NaN or infinite pixels"
         return arr, None, None
 

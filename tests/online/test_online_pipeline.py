@@ -115,3 +115,30 @@ def test_neuropil_coefficient_auto_estimated():
 def test_mismatched_footprints_raise():
     with pytest.raises(OnlineError):
         OnlinePipeline(np.ones((2, 32, 32), bool), frame_shape=(64, 64))
+
+
+def test_traces_equal_plain_warp_and_extract(small):
+    """The fast registration path gives the traces of a plain cv2.warpAffine of each frame by its reported shift."""
+    cv2 = pytest.importorskip("cv2")
+    pipe = OnlinePipeline(small.masks, config=OnlineConfig(reference_frames=5))
+    fp = pipe.footprints
+    for i, frame in enumerate(small.frames[:60]):
+        r = pipe.process(frame, frame_index=i)
+        if i < 1:
+            continue
+        warp = np.float32([[1, 0, r.dx], [0, 1, r.dy]])
+        plain = cv2.warpAffine(frame, warp, frame.shape[::-1], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
+        f_cell, f_np = fp.extract(plain)
+        np.testing.assert_allclose(r.traces.f_cell, f_cell, rtol=1e-5)
+        np.testing.assert_allclose(r.traces.f_neuropil, f_np, rtol=1e-5)
+
+
+def test_integer_frames_match_their_float_values(small):
+    frames = np.round(small.frames[:30]).astype(np.int32)
+    a = OnlinePipeline(small.masks, config=OnlineConfig(reference_frames=5))
+    b = OnlinePipeline(small.masks, config=OnlineConfig(reference_frames=5))
+    for i, frame in enumerate(frames):
+        ra, rb = a.process(frame, frame_index=i), b.process(frame.astype(np.float32), frame_index=i)
+        assert ra.accepted and (ra.dy, ra.dx) == (rb.dy, rb.dx)
+        np.testing.assert_array_equal(ra.dff, rb.dff)
