@@ -8,9 +8,9 @@ be rebuilt exactly and every found cell matched to the simulated cell it images 
 * PO: median error, degrees, over cells planted responsive and tuned (OSI > 0.25) and found responsive;
 * OSI: Pearson correlation with the planted OSI (the product's one definition, on the noise-free tuning curve)
   over cells planted responsive and found responsive; next to it the *ceiling*: the correlation an ideal observer
-  reaches on the same cells from the spikes alone (exact spike counts, no calcium, no imaging noise, no baseline
-  error) at the protocol's repetitions. The simulated visual responses are Poisson spike counts, so the ceiling is
-  set by the biology and the repetitions, not by the analysis;
+  reaches on the same cells from the spikes alone (exact spike counts during the gratings, the spontaneous rate
+  known, no calcium, no imaging noise) at the protocol's repetitions. The simulated visual responses are Poisson
+  spike counts, so the ceiling is set by the biology and the repetitions, not by the analysis;
 * power test: fraction of tested opsin-positive cells whose stimmable power is within one tested power step of
   the planted one (a planted power above the highest tested one must come out "not stimmable"), and the fraction
   of tested opsin-negative cells wrongly found stimmable.
@@ -87,19 +87,20 @@ def _tuning_figures(pop, idx: np.ndarray, ok: np.ndarray, tuning, protocol) -> d
         "osi_bias": float(np.mean(tuning.osi[both] - planted_osi[both])) if both.any() else float("nan"),
         "osi_correlation_ceiling": osi_correlation_ceiling(
             pop, idx[both], protocol.directions_deg, repetitions=protocol.repetitions,
-            stimulus_s=protocol.stimulus_s, window_s=protocol.response_window_s, blank=protocol.blank),
+            stimulus_s=protocol.stimulus_s),
     }
 
 
 def osi_correlation_ceiling(pop, cells: np.ndarray, directions_deg, repetitions: int, stimulus_s: float,
-                            window_s: float, blank: bool = True, draws: int = 20, seed: int = 0) -> float:
-    """Mean correlation with the planted OSI that exact spike counts give at ``repetitions`` trials per direction.
+                            draws: int = 20, seed: int = 0) -> float:
+    """Mean correlation with the planted OSI that the spikes themselves allow at ``repetitions`` trials.
 
-    Per trial and simulated cell: a Poisson count of the visual drive (the planted tuning curve, Hz, over the
-    ``stimulus_s`` grating) plus spontaneous firing (the cell's grey-screen rate over the ``window_s`` response
-    window); the tuning curve is the mean count per direction minus the mean blank count (as online), and OSI the
-    product's definition. Averaged over ``draws`` seeded draws. No calcium, imaging noise or baseline error: no
-    analysis of the imaged trials can expect to beat it.
+    An ideal observer: it sees each trial's exact spike count while the grating is on (Poisson, of the planted
+    tuning curve plus the cell's grey-screen rate over ``stimulus_s``; spikes outside the grating carry no
+    information about the direction) and knows each cell's spontaneous rate exactly, so its tuning curve is the
+    mean count per direction minus the expected spontaneous count; OSI is the product's definition. Averaged
+    over ``draws`` seeded draws. No calcium, no imaging noise, no baseline to estimate: the imaged analysis can
+    come close to it but should not beat it by more than the finite sample of cells allows.
     """
     from sims.population import osi_of_curves
 
@@ -107,13 +108,10 @@ def osi_correlation_ceiling(pop, cells: np.ndarray, directions_deg, repetitions:
         return float("nan")
     directions = np.asarray(directions_deg, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    rates = pop.tuning_curve(directions)[cells]                         # cells × directions, Hz
-    spont = pop.baseline_rate_hz[cells] * window_s
+    spont = pop.baseline_rate_hz[cells][:, None] * stimulus_s                 # expected spontaneous count
+    expected = pop.tuning_curve(directions)[cells] * stimulus_s + spont      # cells × directions
     planted = pop.osi[cells]
-    shape = (draws, repetitions, *rates.shape)
-    counts = rng.poisson(np.broadcast_to(rates * stimulus_s + spont[:, None], shape)).mean(axis=1)
-    if blank:
-        counts = counts - rng.poisson(np.broadcast_to(spont, (draws, repetitions, len(cells)))).mean(axis=1)[..., None]
+    counts = rng.poisson(np.broadcast_to(expected, (draws, repetitions, *expected.shape))).mean(axis=1) - spont
     return float(np.mean([_corr(osi_of_curves(c, directions), planted) for c in counts]))
 
 

@@ -74,9 +74,10 @@ def test_osi_follows_planted_osi(scored):
     assert scored["osi_cells"] > 30
     assert scored["osi_correlation"] > 0.6
     assert abs(scored["osi_bias"]) < 0.1
-    # the analysis of imaged trials cannot beat exact spike counts; it should come close (docs/online.md)
+    # the analysis of imaged trials should not beat exact spike counts (beyond the sampling of ~100 cells),
+    # and should come close to them (docs/online.md)
     assert scored["osi_correlation"] < scored["osi_correlation_ceiling"] + 0.05
-    assert scored["osi_correlation"] > scored["osi_correlation_ceiling"] - 0.2
+    assert scored["osi_correlation"] > scored["osi_correlation_ceiling"] - 0.25
 
 
 @pytest.fixture(scope="module")
@@ -93,18 +94,16 @@ def test_osi_ceiling_rises_with_repetitions_towards_one(population):
     from rig.ground_truth import osi_correlation_ceiling
 
     cells = np.flatnonzero(population.responsive)[:300]
-    kw = dict(directions_deg=[0, 45, 90, 135, 180, 225, 270, 315], stimulus_s=1.0, window_s=1.5, draws=5)
+    kw = dict(directions_deg=[0, 45, 90, 135, 180, 225, 270, 315], stimulus_s=1.0, draws=5)
     ceiling = [osi_correlation_ceiling(population, cells, repetitions=r, **kw) for r in (3, 10, 40, 2000)]
     assert np.all(np.diff(ceiling) > 0)                      # more trials, less Poisson noise
     assert ceiling[-1] > 0.99                                # the estimator is unbiased in the limit
-    assert 0.3 < ceiling[1] < 0.95                           # 10 trials: Poisson counts of a few spikes
-    # without spontaneous firing (and blank) the same counts carry less noise
-    assert osi_correlation_ceiling(population, cells, repetitions=10, **{**kw, "window_s": 0.0},
-                                   blank=False) > ceiling[1]
+    assert 0.3 < ceiling[1] < 0.97                           # 10 trials: Poisson counts of a few spikes
+    # a longer grating is more spikes per trial: less relative noise
+    assert osi_correlation_ceiling(population, cells, repetitions=10, **{**kw, "stimulus_s": 4.0}) > ceiling[1]
 
 
 def test_power_test_recovers_planted_stimmable_power(scored):
     assert scored["power_test_cells"] >= 30
     assert scored["power_within_one_step"] >= 0.8
     assert abs(scored["power_median_error_steps"]) < 0.5     # unbiased: not systematically a step low or high
-
