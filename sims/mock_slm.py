@@ -82,7 +82,8 @@ class MockSLM:
         self.current: Optional[int] = None
         self.shown: list[tuple[int, float]] = []
         self._phases: dict[int, np.ndarray] = {}
-        #: spots per mask index of the masks loaded now: a Future each, set by whichever thread claims it first
+        #: spots of the masks loaded now, per (mask index, min_fraction): a Future each, set by whichever thread
+        #: claims it first
         self._spots: dict[int, Future] = {}
         self._lock = threading.Lock()
         self.prefetch = bool(prefetch)
