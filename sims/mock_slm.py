@@ -84,7 +84,7 @@ class MockSLM:
         self._phases: dict[int, np.ndarray] = {}
         #: spots of the masks loaded now, per (mask index, min_fraction): a Future each, set by whichever thread
         #: claims it first
-        self._spots: dict[int, Future] = {}
+        self._spots: dict[tuple[int, float], Future] = {}
         self._lock = threading.Lock()
         self.prefetch = bool(prefetch)
         self.closed = False
