@@ -25,7 +25,7 @@ import numpy as np
 from online import OnlineConfig
 from rig.wire.heartbeat import HeartbeatMonitor
 
-from .inline_analysis import InlineAnalysis, PlaneRecord, TraceWriter  # noqa: F401 - re-exported
+from .inline_analysis import InlineAnalysis
 
 #: On a rig, stop acquiring this long before a target time and spin the rest (frames queue meanwhile), s.
 _SPIN_GUARD_S = 0.01

@@ -116,12 +116,10 @@ ONLINE_MODES = ("process", "inline")
 
 
 def _analysis(online_mode: str, on_lost, timeout_s: float, hw):
-    """The analysis backend of ``online_mode``; a child process is registered with ``hw`` so that closing the
+    """The analysis backend of ``online_mode`` (checked by :func:`_check_online`); a child process is registered with ``hw`` so that closing the
     hardware (every exit path of a session) also stops it."""
     if online_mode == "inline":
         return InlineAnalysis()
-    if online_mode != "process":
-        raise RunnerError(f"online mode {online_mode!r} is not one of {', '.join(ONLINE_MODES)}")
     from .online_link import RemoteAnalysis
 
     analysis = RemoteAnalysis(on_lost, timeout_s)

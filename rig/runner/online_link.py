@@ -72,7 +72,7 @@ class OnlineChild(ChildProcess):
 
 class RemoteAnalysis:
     """The online pipelines in the online server, over ZMQ; same interface as
-    :class:`~rig.runner.acquisition.InlineAnalysis`.
+    :class:`~rig.runner.inline_analysis.InlineAnalysis`.
 
     Parameters
     ----------

@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+import holography
+
 from rig.session import SessionReader, needs_recovery, recover_session
 
 from .context import Cells, Committed
@@ -70,8 +72,7 @@ def _results(r: SessionReader, stages: list, protocol) -> dict:
         out["cells"] = Cells(ids=c.id, position_um=c.position_um.astype(float), plane=c.plane.astype(int),
                              red=c.red, masks=[c.mask(i) for i in range(len(c))])
     if "calibration" in stages:
-        from .stages.calibration import calibration_from_model
-        out["calibration"] = calibration_from_model(r.calibration().model)
+        out["calibration"] = holography.Calibration.from_dict(r.calibration().model)
     if "power_test" in stages:
         out["stimmable_mw"] = r.power_test().stimmable_power_mw.astype(float)
     if "tuning" in stages:

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from online import OnlineConfig
 from rig.online_server import OnlineServer
-from rig.runner.acquisition import InlineAnalysis
+from rig.runner.inline_analysis import InlineAnalysis
 from rig.runner.errors import SessionPaused
 from rig.runner.online_link import OnlineChild, RemoteAnalysis
 from rig.wire import controller_messages as cm
@@ -138,12 +138,18 @@ def _paused_analysis(log, timeout_s):
     return RemoteAnalysis(laser_off_then_pause(_Laser(log).off, pause), timeout_s=timeout_s)
 
 
+def _attach(analysis):
+    """Configure ``analysis`` with a short stream's footprints; returns that stream's frames."""
+    fps, rows, refs, events, frames = _stream(n_volumes=8)
+    analysis.attach(fps, rows, SHAPE, OnlineConfig(reference_frames=5), lambda *row: None)
+    return frames
+
+
 def test_a_dead_online_process_turns_the_laser_off_then_pauses():
     log = []
     analysis = _paused_analysis(log, timeout_s=5.0)
-    fps, rows, refs, events, frames = _stream(n_volumes=8)
     try:
-        analysis.attach(fps, rows, SHAPE, OnlineConfig(reference_frames=5), lambda *row: None)
+        frames = _attach(analysis)
         analysis.frame(0, frames[0][2], 0, 0.0)
         os.kill(analysis.child.pid, signal.SIGKILL)
         analysis.child.proc.wait(timeout=10)
@@ -157,9 +163,8 @@ def test_a_dead_online_process_turns_the_laser_off_then_pauses():
 def test_a_stuck_online_process_is_lost_after_the_timeout():
     log = []
     analysis = _paused_analysis(log, timeout_s=0.6)
-    fps, rows, refs, events, frames = _stream(n_volumes=8)
     try:
-        analysis.attach(fps, rows, SHAPE, OnlineConfig(reference_frames=5), lambda *row: None)
+        frames = _attach(analysis)
         os.kill(analysis.child.pid, signal.SIGSTOP)
         analysis.frame(0, frames[0][2], 0, 0.0)               # queued: the child takes it when it runs again
         started = time.monotonic()

@@ -1,6 +1,8 @@
 """End to end: a dry run of every stage on the simulated microscope, read back with SessionReader and checked
 against the simulator's ground truth."""
 import numpy as np
+
+import holography
 import pytest
 
 import sims
@@ -61,9 +63,8 @@ def test_targets_are_the_red_nuclei_of_the_simulated_tissue(session):
 
 def test_calibration_recovers_the_hidden_mapping(session):
     out, _, _, _, truth = session
-    from rig.runner.stages.calibration import calibration_from_model
     with SessionReader(out) as r:
-        cal = calibration_from_model(r.calibration().model)
+        cal = holography.Calibration.from_dict(r.calibration().model)
         xyz = r.cells().position_um.astype(float)
     err = np.linalg.norm(cal.apply(xyz) - truth.mapping.to_slm(xyz), axis=1)
     assert np.sqrt(np.mean(err ** 2)) < 1.5, err.max()               # distortion is ~4 µm + 5 µm offsets

@@ -32,11 +32,6 @@ SPOT_POWER_MW = 50.0
 SEARCH_UM = 16.0
 
 
-def calibration_from_model(model: dict) -> holography.Calibration:
-    """Rebuild a :class:`holography.Calibration` from its stored JSON model."""
-    return holography.Calibration.from_dict(model)
-
-
 def nominal_slm(ctx, imaging_xyz) -> np.ndarray:
     """The uncalibrated guess: imaging coordinates moved so the FOV centre is on the optical axis."""
     h, w = ctx.rig.imaging.fov_um
