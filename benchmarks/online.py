@@ -5,10 +5,10 @@ median latency from frame in to updated ΔF/F ≤ 5 ms. ``dry_run_like`` repeats
 ``holostim dry-run``: 3 planes of 512 × 512 with ~350 cells each, one pipeline per plane, frames interleaved.
 
 Run:  python benchmarks/online.py [--frames 1000] [--cells 1000] [--size 512] [--dry-run-planes 3] [--dry-run-cells 350]
-      python benchmarks/online.py --sim-accuracy [--seed 0]   # accuracy targets, ~2 min
+      python benchmarks/online.py --sim-accuracy [--seed 0]   # accuracy targets, ~2.5 min
 
-``--sim-accuracy`` runs a dry run of the seed-002 tuning block (10 repetitions) and power test (8 powers × 3
-repetitions) on the simulated microscope (default 800 µm field) and scores it against the planted truth
+``--sim-accuracy`` runs a dry run of the seed-002 tuning block (the preset's repetitions: 40 valid trials per
+condition, excluded trials retaken) and power test (8 powers × 3 repetitions) on the simulated microscope (default 800 µm field) and scores it against the planted truth
 (:mod:`rig.ground_truth`): median PO error < 10°, OSI correlation > 0.9, stimmable power within one step ≥ 90 %.
 
 Prints one JSON object. Baselines: registration by a plain full-resolution phase correlation with numpy's
@@ -187,7 +187,6 @@ ACCURACY_PROTOCOL = """\
 kind: protocol
 name: accuracy
 power_test: {powers_mw: [12.5, 25.0, 37.5, 50.0, 62.5, 75.0, 87.5, 100.0], repetitions: 3}
-tuning: {repetitions: 10, iti_s: 2.0}
 stimulation: {repetitions: 1, no_stim_repetitions: 1}
 optimizer: {kind: optimizer, ensembles: [{count: 4, spatial: any, tuning: any}], restarts: 1, seed: 0}
 """

@@ -58,10 +58,30 @@ class OnlineConfig(BaseModel):
         1.6, gt=0, description="calcium indicator decay time constant, s (GCaMP6s ≈ 1.6 s, Chen et al. 2013); "
         "with it, the baseline window's level is extrapolated into the response window as a decay, so the tail of "
         "the previous trial is not counted as a response (null: plain baseline mean)")
+    indicator_rise_s: float = Field(
+        0.26, ge=0, description="calcium indicator rise time constant, s (GCaMP6s half-rise ≈ 0.18 s, τ ≈ 0.26 s, "
+        "Chen et al. 2013), for the matched response estimator's template")
     decay_corrected_kinds: list[Literal["grating", "blank", "photostim"]] = Field(
-        ["grating", "blank"], description="trial kinds whose baseline is extrapolated with indicator_decay_s; "
-        "the correction leaves a constant offset (resting ΔF/F above F0) that the blank reference of the tuning "
-        "curve removes, so by default photostim responses keep the plain baseline of seed 002")
+        ["grating", "blank"], description="trial kinds whose response uses the indicator model "
+        "(visual_response_estimator); both estimators leave a constant offset (resting ΔF/F above F0) that the "
+        "blank reference of the tuning curve removes, so by default photostim responses keep the plain baseline "
+        "of seed 002")
+    visual_response_estimator: Literal["matched", "window"] = Field(
+        "matched", description="response of the decay_corrected_kinds: 'matched', the least-squares amplitude of "
+        "the expected response on the decay-filtered (deconvolved) ΔF/F, in units of the mean evoked ΔF/F over the "
+        "response window (online/indicator.py; ~0.07 higher OSI correlation with the simulator's truth at 10 "
+        "repetitions); 'window', the response window's mean minus the baseline extrapolated as a decay")
+    resting_level_frames: int = Field(
+        600, ge=0, description="for the matched estimator: frames before each response window's end whose quiet "
+        "frames (outside every trial's evoked span) give each cell's resting level, subtracted from its responses; "
+        "0: none, the blank reference removes the offset instead (~100 s at 6 Hz: 300–600 frames gave the best OSI "
+        "on the simulator, 3,000 let slow drifts in)")
+    subtract_blank: Optional[bool] = Field(
+        None, description="tuning curve = mean response − mean blank response; null: only where the responses "
+        "carry an offset the blanks must remove (the window estimator, or matched without a resting level)")
+    visual_stimulus_s: Optional[float] = Field(
+        None, gt=0, description="duration of the stimulus of those trials, s, for the matched template (the rig "
+        "sets the grating duration); null: each trial's onset → offset_frame")
     frame_rate_hz: Optional[float] = Field(
         None, gt=0, description="frames per second of one plane, to turn indicator_decay_s into frames; null: "
         "estimated from the frames' timestamps (without either, the plain baseline is used)")
@@ -87,3 +107,10 @@ class OnlineConfig(BaseModel):
     confidence: float = Field(0.95, gt=0, lt=1, description="level of the evoked-response confidence intervals")
     power_test_alpha: float = Field(
         0.05, gt=0, lt=1, description="one-sided significance level of a power-test response")
+
+    @property
+    def blank_reference(self) -> bool:
+        """Whether tuning curves subtract the mean blank response (``subtract_blank``, or its automatic choice)."""
+        if self.subtract_blank is not None:
+            return self.subtract_blank
+        return self.visual_response_estimator == "window" or self.resting_level_frames == 0

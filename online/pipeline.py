@@ -77,10 +77,11 @@ class OnlinePipeline:
         self.extractor = TraceExtractor(self.footprints, self.config)
         self.history = FrameHistory(self.n_cells, self.config.history_frames)
         self.aligner = TrialAligner(self.config.trial_baseline_frames, self.config.response_extra_frames,
-                                    self.config.max_trial_motion_px, self.config.decay_corrected_kinds)
+                                    self.config.max_trial_motion_px, self.config.decay_corrected_kinds,
+                                    self.config.visual_response_estimator, self.config.resting_level_frames)
         self._first_stamp: Optional[tuple[int, float]] = None
-        if self.config.indicator_decay_s is not None and self.config.frame_rate_hz is not None:
-            self.aligner.decay_frames = self.config.indicator_decay_s * self.config.frame_rate_hz
+        if self.config.frame_rate_hz is not None:
+            self._set_frame_rate(self.config.frame_rate_hz)
         self.records: list[TrialRecord] = []
         self.ensembles: dict[Hashable, tuple[int, ...]] = {}
         self.counts: Counter = Counter()
@@ -158,7 +159,16 @@ class OnlinePipeline:
             return
         frames, seconds = index - self._first_stamp[0], t - self._first_stamp[1]
         if frames >= 5 and seconds > 0:
-            self.aligner.decay_frames = self.config.indicator_decay_s * frames / seconds
+            self._set_frame_rate(frames / seconds)
+
+    def _set_frame_rate(self, rate_hz: float) -> None:
+        """Give the trial aligner the indicator model and stimulus duration in frames (none without a decay)."""
+        c = self.config
+        if c.indicator_decay_s is None:
+            return
+        self.aligner.decay_frames = c.indicator_decay_s * rate_hz
+        self.aligner.rise_frames = c.indicator_rise_s * rate_hz
+        self.aligner.stimulus_frames = None if c.visual_stimulus_s is None else c.visual_stimulus_s * rate_hz
 
     def _update_all_frame_noise(self, dff: np.ndarray) -> None:
         """Welford running s.d. of every frame's ΔF/F: the noise estimate until trial baselines suffice."""
@@ -267,7 +277,8 @@ class OnlinePipeline:
             return None
         c = self.config
         result = tuning_from_responses(stack_responses(recs, self.n_cells), dirs, alpha=c.anova_alpha,
-                                       po_method=c.po_method, tuned_osi_threshold=c.tuned_osi_threshold)
+                                       po_method=c.po_method, tuned_osi_threshold=c.tuned_osi_threshold,
+                                       subtract_blank=c.blank_reference)
         self._tuning_cache = (len(recs), result)
         return result
 

@@ -3,9 +3,12 @@
 A trial's baseline window is the ``trial_baseline_frames`` frames before ``onset_frame``; its response window runs
 from ``onset_frame`` up to (not including) ``offset_frame + response_extra_frames``. The trial response is the
 mean ΔF/F in the response window minus the mean in the baseline window (frames that were dropped or rejected are
-left out of both means); for the kinds in ``decay_corrected_kinds`` (gratings and blanks by default) the baseline
-is carried into the response window as a decay with the indicator's time constant instead of as a constant, so the
-previous trial's decaying response is not mistaken for a negative response (:meth:`TrialAligner._decay_ratio`). Seed 002's motion exclusion applies per trial: the largest registration shift within
+left out of both means). For the kinds in ``decay_corrected_kinds`` (gratings and blanks by default) the
+indicator model is used once the frame rate is known: with ``estimator="matched"`` (the pipeline's default) the
+response is the matched-filter amplitude of the expected response on the deconvolved trace
+(:func:`online.indicator.matched_response`), which ignores the previous trial's decaying tail and most of the
+spontaneous transients; with ``estimator="window"`` the window mean is kept but the baseline is carried into the
+response window as a decay instead of as a constant (:meth:`TrialAligner._decay_ratio`). Seed 002's motion exclusion applies per trial: the largest registration shift within
 the two windows must not exceed ``max_trial_motion_px`` (3 px).
 """
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Hashable, Optional, Sequence
 
 import numpy as np
+
+from .indicator import matched_response, settle_frames
 
 KINDS = ("grating", "blank", "photostim")
 
@@ -61,7 +66,7 @@ class TrialRecord:
     """A completed trial: its event, response per cell (ΔF/F units) and quality flags."""
 
     event: TrialEvent
-    response: np.ndarray          # mean ΔF/F in the response window − the baseline carried into it, per cell
+    response: np.ndarray          # evoked ΔF/F per cell: window mean − baseline, or the matched-filter amplitude
     baseline: np.ndarray          # mean ΔF/F in the baseline window, per cell
     max_shift_px: float           # largest registration shift within the windows (NaN if none)
     n_baseline_frames: int
@@ -119,12 +124,22 @@ class TrialAligner:
     """Pending trials, completed in order of their window end as frames arrive."""
 
     def __init__(self, baseline_frames: int, extra_frames: int, max_motion_px: float,
-                 decay_kinds: Sequence[str] = ()):
+                 decay_kinds: Sequence[str] = (), estimator: str = "window", resting_level_frames: int = 0):
+        if estimator not in ("window", "matched"):
+            raise ValueError(f"estimator must be 'window' or 'matched', got {estimator!r}")
         self.baseline_frames, self.extra_frames = int(baseline_frames), int(extra_frames)
         self.max_motion_px = float(max_motion_px)
         self.decay_kinds = frozenset(decay_kinds)
+        self.estimator = estimator
         #: indicator decay time constant in frames, set once the frame rate is known (None: plain baseline)
         self.decay_frames: Optional[float] = None
+        #: indicator rise time constant in frames (0: instantaneous rise), for the matched estimator
+        self.rise_frames: float = 0.0
+        #: stimulus duration in frames for the matched estimator's template (None: onset → offset_frame)
+        self.stimulus_frames: Optional[float] = None
+        #: frames before a window's end searched for quiet frames (the matched estimator's resting level; 0: none)
+        self.resting_level_frames = int(resting_level_frames)
+        self._spans: list[tuple[int, int]] = []   # evoked spans [onset, stop) of finished trials
         self.pending: dict[Hashable, TrialEvent] = {}
         self._queue: list[tuple[int, int, Hashable]] = []  # (end frame, order, trial)
         self._order = 0
@@ -153,7 +168,27 @@ class TrialAligner:
             event = self.pending.get(trial)
             if event is not None and event.offset_frame is not None and self.end_frame(event) - 1 <= latest_frame:
                 done.append(self.pending.pop(trial))
+                self._spans.append((int(event.onset_frame), self._evoked_stop(event)))
         return done
+
+    def _evoked_stop(self, event: TrialEvent) -> int:
+        """First frame after which ``event`` evokes nothing in the decay-filtered trace: its stimulus (the matched
+        template's duration, or onset → offset) plus the settling of the indicator's rise."""
+        stimulus = (self.stimulus_frames if self._matched(event.kind) and self.stimulus_frames is not None
+                    else event.offset_frame - event.onset_frame)
+        return int(event.onset_frame + math.ceil(stimulus)) + settle_frames(self.rise_frames)
+
+    def quiet(self, frames: np.ndarray) -> np.ndarray:
+        """Which ``frames`` lie outside every known trial's evoked span. A pending trial without an offset yet
+        counts as evoking from its onset for ``resting_level_frames`` frames."""
+        ok = np.ones(len(frames), bool)
+        if not len(frames):
+            return ok
+        pending = [(int(e.onset_frame), self._evoked_stop(e) if e.offset_frame is not None
+                    else int(e.onset_frame) + self.resting_level_frames) for e in self.pending.values()]
+        for onset, stop in self._spans + pending:
+            ok &= (frames < onset) | (frames >= stop)
+        return ok
 
     def compute(self, event: TrialEvent, history: FrameHistory) -> TrialRecord:
         """The trial's response from the frames in ``history``."""
@@ -171,10 +206,43 @@ class TrialAligner:
         shifts = np.concatenate([base_shift, resp_shift])
         shifts = shifts[np.isfinite(shifts)]
         max_shift = float(shifts.max()) if shifts.size else math.nan
-        carried = base_mean * self._decay_ratio(event.kind, base_idx - onset, resp_idx - onset)
-        return TrialRecord(event, (resp_mean - carried).astype(np.float32), base_mean.astype(np.float32),
+        if self._matched(event.kind) and resp.shape[0]:
+            response = self._matched_response(event, history, onset, end)
+        else:
+            response = resp_mean - base_mean * self._decay_ratio(event.kind, base_idx - onset, resp_idx - onset)
+        return TrialRecord(event, response.astype(np.float32), base_mean.astype(np.float32),
                            max_shift, int(base.shape[0]), int(resp.shape[0]),
                            bool(shifts.size and max_shift > self.max_motion_px), notes)
+
+    def _matched(self, kind: str) -> bool:
+        return self.estimator == "matched" and self.decay_frames is not None and kind in self.decay_kinds
+
+    def _matched_response(self, event: TrialEvent, history: FrameHistory, onset: int, end: int) -> np.ndarray:
+        """:func:`~online.indicator.matched_response` over the frame before onset and the response window."""
+        dff, _, idx = history.window_frames(onset - 1, end)
+        window = np.full((end - onset + 1, dff.shape[1]), np.nan, np.float32)
+        window[idx - (onset - 1)] = dff
+        stimulus = self.stimulus_frames if self.stimulus_frames is not None else event.offset_frame - onset
+        return matched_response(window, self.rise_frames, self.decay_frames, min(float(stimulus), end - onset),
+                                self.resting_level(history, end))
+
+    def resting_level(self, history: FrameHistory, stop: int) -> np.ndarray | float:
+        """Per cell, the mean decay-filtered ΔF/F over the quiet frames among the ``resting_level_frames`` before
+        ``stop`` (see :mod:`online.indicator`); 0 when that is off or no quiet frame is held."""
+        if self.resting_level_frames <= 0:
+            return 0.0
+        first = stop - self.resting_level_frames - 1
+        # windows end in order, so a span that ended before this one's first frame is never needed again
+        self._spans = [span for span in self._spans if span[1] > first]
+        dff, _, idx = history.window_frames(first, stop)
+        if len(idx) < 2:
+            return 0.0
+        pair = np.flatnonzero(np.diff(idx) == 1) + 1       # frames whose previous frame is held too
+        use = pair[self.quiet(idx[pair])]
+        if not len(use):
+            return 0.0
+        g = math.exp(-1.0 / self.decay_frames)
+        return (dff[use].astype(np.float64) - g * dff[use - 1]).mean(axis=0)
 
     def _decay_ratio(self, kind: str, base_offsets: np.ndarray, resp_offsets: np.ndarray) -> float:
         """How much of the baseline window's mean level is still there, on average, in the response window.

@@ -302,7 +302,14 @@ class TuningConfig(_Strict):
     directions_deg: list[float] = Field([0, 45, 90, 135, 180, 225, 270, 315], min_length=2,
                                         description="grating directions, degrees in [0, 360)")
     blank: bool = Field(True, description="interleave a grey-screen condition")
-    repetitions: int = Field(10, ge=2, description="trials per condition")
+    repetitions: int = Field(
+        40, ge=2, description="valid trials per condition (see retake_fraction). Seed 002 gives no number; with 1-s "
+        "gratings and L2/3 response strengths, OSI is estimated to r ≈ 0.91 against the truth at 40 (0.81 at 10, "
+        "0.90 at 30; docs/online.md): a ~20-min block")
+    retake_fraction: float = Field(
+        0.5, ge=0, le=2, description="trials excluded for running, motion or dropped frames (exclusion section) are "
+        "presented again after the block, in random order, until every condition has `repetitions` valid trials "
+        "or this fraction of the block's trials has been added; 0: no retakes")
     stimulus_s: float = Field(1.0, gt=0, description="grating duration, s")
     iti_s: float = Field(2.0, ge=0, description="grey screen between gratings, s")
     spatial_frequency_cpd: float = Field(0.08, gt=0, description="cycles per degree")

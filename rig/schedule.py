@@ -47,6 +47,31 @@ def tuning_schedule(directions_deg: Sequence[float], blank: bool, repetitions: i
     return trials
 
 
+def tuning_retakes(done: Sequence[PlannedTrial], valid: Sequence[bool], repetitions: int, seed: int,
+                   limit: int) -> list[PlannedTrial]:
+    """The next round of retakes for a tuning block: one trial per valid repetition a condition still lacks, in
+    random order, at most ``limit`` trials; empty when every condition has ``repetitions`` valid trials.
+
+    ``done`` are the block's trials so far (the schedule, then earlier rounds) and ``valid`` their exclusion
+    outcome. A trial excluded for running or motion (seed 002, "Exclusion criteria") is lost to the tuning curve;
+    retaking it keeps every condition at the protocol's repetitions. The order is drawn from the tuning block's
+    stream, advanced by the number of trials done, so a resumed session draws the same retakes.
+    """
+    if len(done) != len(valid):
+        raise ValueError(f"{len(done)} trials but {len(valid)} validity flags")
+    conditions: dict[tuple, list] = {}
+    for trial, ok in zip(done, valid):
+        key = (trial.condition, repr(trial.direction_deg))         # repr: NaN (blank) equal to itself
+        conditions.setdefault(key, [trial, 0])[1] += int(bool(ok))
+    missing = [trial for trial, n_valid in conditions.values() for _ in range(max(repetitions - n_valid, 0))]
+    if not missing or limit <= 0:
+        return []
+    rng = np.random.default_rng([int(seed), _BLOCK_CODES["tuning"], len(done)])
+    order = rng.permutation(len(missing))[:limit]
+    return [PlannedTrial(len(done) + k, "tuning", missing[j].condition, direction_deg=missing[j].direction_deg)
+            for k, j in enumerate(order)]
+
+
 def stimulation_schedule(n_ensembles: int, repetitions: int, no_stim_repetitions: int,
                          seed: int) -> list[PlannedTrial]:
     """Ensemble trials and no-stim controls, randomly interleaved (seed 002: "randomly assigned and randomly

@@ -45,9 +45,11 @@ _RUN = {"targets": targets.run, "calibration": calibration.run, "power_test": po
 
 
 def _online_config(rig, protocol):
-    """The protocol's online settings with the trial baseline converted from seconds to volumes."""
+    """The protocol's online settings with the trial baseline converted from seconds to volumes and the grating
+    duration for the visual response template."""
     n = max(1, int(round(protocol.stimulation.baseline_s * rig.imaging.volume_rate_hz)))
-    return protocol.online.model_copy(update={"trial_baseline_frames": n})
+    return protocol.online.model_copy(update={"trial_baseline_frames": n,
+                                              "visual_stimulus_s": protocol.tuning.stimulus_s})
 
 
 def _footprints(ctx) -> tuple[list, list]:

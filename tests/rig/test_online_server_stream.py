@@ -20,8 +20,10 @@ from rig.wire import controller_messages as cm
 REPO = Path(__file__).resolve().parents[2]
 SHAPE = (48, 48)
 CENTRES = [(10, 10), (10, 36), (36, 10), (36, 36), (24, 24)]
+# The frames below step a cell's brightness up and down (no indicator kinetics), so trial responses are window
+# means; the matched estimator, which expects GCaMP's rise and decay, is tested in tests/online.
 CONFIG = OnlineConfig(reference_frames=5, trial_baseline_frames=5, response_extra_frames=0,
-                      neuropil_coefficient=0.0)
+                      neuropil_coefficient=0.0, visual_response_estimator="window")
 
 
 def _footprints() -> np.ndarray:

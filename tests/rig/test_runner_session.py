@@ -1,5 +1,7 @@
 """End to end: a dry run of every stage on the simulated microscope, read back with SessionReader and checked
 against the simulator's ground truth."""
+from collections import Counter
+
 import numpy as np
 
 import holography
@@ -135,6 +137,27 @@ def test_trial_validity_follows_the_exclusion_rules(session):
     assert np.array_equal(low, (flags[ens] & 4) > 0)
     assert np.all(np.isnan(t["responding_fraction"][t["condition"] == "no_stim"]))
     assert t.valid[t["block"] == "stim"].mean() > 0.4
+
+
+def test_excluded_tuning_trials_are_retaken(session):
+    """Every condition reaches the protocol's repetitions in valid trials unless the retakes ran out; retakes
+    come after the scheduled block and only for conditions that lacked valid trials."""
+    out, _, _, protocol, _ = session
+    tu = protocol.tuning
+    with SessionReader(out) as r:
+        t = r.trials()
+    block = t["block"] == "tuning"
+    conditions = [(c, d if c == "grating" else None) for c, d in zip(t["condition"][block], t["direction_deg"][block])]
+    valid = t.valid[block]
+    planned = len(tu.directions_deg) * tu.repetitions + (tu.repetitions if tu.blank else 0)
+    retaken = len(conditions) - planned
+    assert 0 <= retaken <= round(tu.retake_fraction * planned)
+    assert retaken >= min(int((~valid[:planned]).sum()), round(tu.retake_fraction * planned))   # the first round
+    counts = Counter(c for c, ok in zip(conditions, valid) if ok)
+    if retaken < round(tu.retake_fraction * planned):
+        assert all(counts[c] >= tu.repetitions for c in set(conditions))
+    lacking = Counter(c for c, ok in zip(conditions[:planned], valid[:planned]) if not ok)
+    assert set(conditions[planned:]) <= set(lacking)
 
 
 def test_targeted_cells_respond_to_their_ensemble(session):

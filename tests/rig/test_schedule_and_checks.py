@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rig.config import ExclusionConfig
-from rig.schedule import power_test_schedule, stimulation_schedule, tuning_schedule
+from rig.schedule import power_test_schedule, stimulation_schedule, tuning_retakes, tuning_schedule
 from rig.trial_checks import check_trial
 
 
@@ -18,6 +18,32 @@ def test_tuning_schedule_balanced_random_and_reproducible():
         assert len({(t.condition, t.direction_deg) for t in a[9 * r:9 * r + 9] if t.condition == "grating"}) == 8
     assert repr(a) == repr(tuning_schedule([0, 45, 90, 135, 180, 225, 270, 315], True, 10, seed=3))  # NaN-safe
     assert repr(a) != repr(tuning_schedule([0, 45, 90, 135, 180, 225, 270, 315], True, 10, seed=4))
+
+
+def _key(t):
+    return (t.condition, t.direction_deg if t.condition == "grating" else None)
+
+
+def test_tuning_retakes_make_up_exactly_the_missing_valid_trials():
+    plan = tuning_schedule([0, 90, 180, 270], True, 5, seed=2)
+    valid = np.ones(len(plan), bool)
+    lost = [0, 3, 4, 11, 17]                       # five exclusions, some of one condition twice
+    valid[lost] = False
+    retakes = tuning_retakes(plan, valid, 5, seed=2, limit=100)
+    assert Counter(_key(t) for t in retakes) == Counter(_key(plan[i]) for i in lost)
+    assert [t.index for t in retakes] == list(range(len(plan), len(plan) + len(lost)))
+    assert all(t.block == "tuning" for t in retakes)
+    assert repr(retakes) == repr(tuning_retakes(plan, valid, 5, seed=2, limit=100))     # same seed, same draw
+    assert len(tuning_retakes(plan, valid, 5, seed=2, limit=3)) == 3                     # capped
+    assert tuning_retakes(plan, valid, 5, seed=2, limit=0) == []
+    assert tuning_retakes(plan, np.ones(len(plan), bool), 5, seed=2, limit=100) == []    # nothing missing
+    # a second round counts the first round's outcome: only what is still missing comes back
+    done = plan + retakes
+    again = np.r_[valid, [True] * (len(retakes) - 1), [False]]
+    second = tuning_retakes(done, again, 5, seed=2, limit=100)
+    assert [_key(t) for t in second] == [_key(retakes[-1])]
+    with pytest.raises(ValueError, match="validity"):
+        tuning_retakes(plan, valid[:-1], 5, seed=2, limit=10)
 
 
 def test_stimulation_schedule_interleaves_without_back_to_back_repeats():

@@ -1,17 +1,19 @@
 """Stage ``tuning``: drifting gratings (seed 002, "Calcium imaging": 8 directions, 1 s, interleaved with a grey
 screen) and online tuning (seed 002, "Online analysis": PO, OSI; responsive by one-way ANOVA, P < 0.05).
 
-Trial order from :func:`rig.schedule.tuning_schedule` (seeded). Each trial's response is the mean ΔF/F in the
-response window (``tuning.response_window_s`` from grating onset: the grating and the indicator's rise after it)
-minus the second before the onset; tuning curves, PO, OSI, gOSI and ANOVA come from
-:func:`online.tuning_from_responses` over the valid trials.
+Trial order from :func:`rig.schedule.tuning_schedule` (seeded); trials excluded for running, motion or dropped
+frames are retaken after the block (:func:`rig.schedule.tuning_retakes`, up to ``tuning.retake_fraction`` of the
+block) so that every condition keeps its repetitions. Each trial's response comes from the online pipeline (by
+default the matched-filter amplitude of the expected grating response on the deconvolved ΔF/F,
+:mod:`online.indicator`); tuning curves, PO, OSI, gOSI and ANOVA come from :func:`online.tuning_from_responses`
+over the valid trials.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from online import tuning_from_responses
-from rig.schedule import tuning_schedule
+from rig.schedule import tuning_retakes, tuning_schedule
 
 from ..trial import TrialSpec, run_trial
 
@@ -28,37 +30,51 @@ def run(ctx) -> None:
     skip = len(done_rows)
     period = tu.stimulus_s + tu.iti_s
     t0 = ctx.acq.now() + 1.0
-    responses, flags = list(done_resp), list(done_rows["valid"]) if skip else []
-    valid = int(np.sum(flags))
-    for i, trial in enumerate(plan[skip:], start=skip):
-        grating = trial.condition == "grating"
+    retakes_left = int(round(tu.retake_fraction * len(plan)))
+    trials, responses, flags = [], list(done_resp), list(done_rows["valid"]) if skip else []
+    pending = plan
+    while pending:
+        for j, trial in enumerate(pending):
+            i = len(trials)
+            trials.append(trial)
+            if i < skip:                 # committed before a resume
+                continue
+            out = _run_one(ctx, tu, trial, f"tu{i}", t0 + (i - skip) * period)
+            responses.append(out.response)
+            flags.append(out.valid)
+            n_left = len(pending) - j - 1
+            ctx.progress.trial("tuning", i + 1, i + 1 + n_left, int(np.sum(flags)), i + 1, n_left * period)
+        pending = tuning_retakes(trials, flags[:len(trials)], tu.repetitions, ctx.seed, retakes_left)
+        retakes_left -= len(pending)
+        if pending and len(trials) >= skip:
+            ctx.progress.message(f"[tuning] retaking {len(pending)} excluded trials")
+    finish(ctx, trials, np.asarray(responses, float).reshape(len(trials), -1), np.asarray(flags, bool))
 
-        def fire(direction=trial.direction_deg, grating=grating):
-            if grating:
-                ctx.hw.visual.show_grating(float(direction), tu.spatial_frequency_cpd, tu.temporal_frequency_hz,
-                                           tu.contrast, tu.stimulus_s)
-            else:
-                ctx.hw.visual.blank()
 
-        spec = TrialSpec(key=f"tu{i}", block="tuning", condition=trial.condition,
-                         kind="grating" if grating else "blank", t_scheduled_s=t0 + (i - skip) * period,
-                         response_s=tu.response_window_s, fire=fire, direction_deg=float(trial.direction_deg),
-                         event="stimulus_on", event_value=float(trial.direction_deg))
-        out = run_trial(ctx, spec)
-        responses.append(out.response)
-        flags.append(out.valid)
-        valid += int(out.valid)
-        ctx.progress.trial("tuning", i + 1, len(plan), valid, i + 1, (len(plan) - i - 1) * period)
-    finish(ctx, plan, np.asarray(responses, float).reshape(len(plan), -1), np.asarray(flags, bool))
+def _run_one(ctx, tu, trial, key: str, t_scheduled_s: float):
+    grating = trial.condition == "grating"
+
+    def fire(direction=trial.direction_deg, grating=grating):
+        if grating:
+            ctx.hw.visual.show_grating(float(direction), tu.spatial_frequency_cpd, tu.temporal_frequency_hz,
+                                       tu.contrast, tu.stimulus_s)
+        else:
+            ctx.hw.visual.blank()
+
+    spec = TrialSpec(key=key, block="tuning", condition=trial.condition, kind="grating" if grating else "blank",
+                     t_scheduled_s=t_scheduled_s, response_s=tu.response_window_s, fire=fire,
+                     direction_deg=float(trial.direction_deg), event="stimulus_on",
+                     event_value=float(trial.direction_deg))
+    return run_trial(ctx, spec)
 
 
 def finish(ctx, plan, responses: np.ndarray, valid: np.ndarray) -> None:
-    """Tuning from the valid trials; write stage 'tuning'."""
+    """Tuning from the valid trials (schedule and retakes); write stage 'tuning'."""
     tu, cfg = ctx.protocol.tuning, ctx.protocol.online
     dirs = np.array([t.direction_deg for t in plan], float)
     result = tuning_from_responses(responses[valid], dirs[valid], conditions_deg=np.asarray(tu.directions_deg, float),
                                    alpha=cfg.anova_alpha, po_method=cfg.po_method,
-                                   tuned_osi_threshold=cfg.tuned_osi_threshold)
+                                   tuned_osi_threshold=cfg.tuned_osi_threshold, subtract_blank=cfg.blank_reference)
     ctx.writer.write_tuning(directions_deg=tu.directions_deg, mean=result.mean, sem=result.sem, po_deg=result.po_deg,
                             osi=result.osi, gosi=result.gosi, responsive=result.responsive, p_anova=result.p_anova,
                             blank_mean=result.blank_mean, t_s=ctx.acq.now())
