@@ -21,11 +21,14 @@ from .spec import OptimizerSpec
 #: benchmarks/optimizer.py); on a slower or busier machine the schedule is compressed to fit the budget.
 DEFAULT_TOTAL_SWEEPS = 36
 
-#: Fraction of the budget kept back from annealing for the polish and, with what is left, relocation rounds. At
-#: 2 s the annealing sweeps matter most: relocation after a polished anneal lowered the cost by ~0.1 % on the
-#: benchmark problem, while 0.35 (the earlier value) cost ~2 annealing sweeps. With a long budget (the runner's
-#: ≥ 120 s) the sweeps finish early and relocation runs to convergence anyway.
-RESERVE_FRACTION = 0.12
+#: Fraction of the budget kept back from annealing for the polish, then claims (compact ensembles taking back
+#: cells that diffuse ones hold, :func:`~optimizer.search.claim`) and relocation rounds with what is left. 0.12
+#: left time for about one relocated ensemble; 0.2 (~3 of ~31 annealing sweeps at 2 s) lets the claims for the
+#: two costliest compact cotuned ensembles run, which at a fixed 30 sweeps lower the cost by 0.007 ± 0.002 (64
+#: seeds, benchmark problem) but at the 2-s budget only about break even with the sweeps given up (−0.003 ± 0.003,
+#: 64 seeds; docs/optimizer.md, Round 5). With a long budget (the runner's ≥ 120 s) the sweeps finish early and
+#: claims and relocation run to the end.
+RESERVE_FRACTION = 0.2
 
 
 @dataclass
