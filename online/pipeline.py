@@ -336,4 +336,11 @@ class OnlinePipeline:
                     reference_ready=self.motion.reference_ready,
                     neuropil_coefficient_final=self.extractor.coefficient_estimated,
                     noise_source="trial baselines" if self._noise_dof >= _MIN_BASELINE_DOF else "all frames",
-                    messages=list(self.messages))
+                    visual_responses=self._visual_response_method(), messages=list(self.messages))
+
+    def _visual_response_method(self) -> str:
+        """How grating and blank responses are computed (the indicator model needs the frame rate)."""
+        if self.aligner.decay_frames is None:
+            return ("window, plain baseline" if self.config.indicator_decay_s is None else
+                    "window, plain baseline (frame rate unknown: set frame_rate_hz or pass frame timestamps)")
+        return "matched" if self.aligner.estimator == "matched" else "window, decay-corrected baseline"

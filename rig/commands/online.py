@@ -54,6 +54,9 @@ def register(subparsers) -> None:
                                                      "metadata, else 1)")
     replay.add_argument("--channel", type=int, default=0, help="which channel to analyse, 0-based (default 0)")
     replay.add_argument("--max-frames", type=int, help="stop after this many frames")
+    replay.add_argument("--frame-rate", type=float, metavar="HZ",
+                        help="frames per second of the movie (one plane); grating responses then use the indicator "
+                             "model (matched filter). Default: the config's frame_rate_hz")
     replay.set_defaults(func=_replay)
 
     serve = sub.add_parser("serve", help="serve the online analysis over ZMQ: frames in, ΔF/F and tuning out",
@@ -407,6 +410,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     config = load_online_config(args.config)
+    if args.frame_rate is not None:
+        if not (math.isfinite(args.frame_rate) and args.frame_rate > 0):
+            raise OnlineError(f"--frame-rate must be a positive number of frames per second, got {args.frame_rate}")
+        config = OnlineConfig(**{**config.model_dump(), "frame_rate_hz": args.frame_rate})
     report = run_replay(args.movie, args.footprints, args.events, args.out, dataset=args.dataset,
                         shape=args.shape, config=config, channels=args.channels, channel=args.channel,
                         max_frames=args.max_frames)
@@ -416,4 +423,7 @@ def _replay(args: argparse.Namespace) -> int:
     print(f"replayed {counts.get('frames_accepted', 0)}/{counts.get('frames_received', 0)} frames, "
           f"{counts.get('trials_completed', 0)} trials → {args.out}"
           + (f"; problems: {problems}" if problems else ""))
+    if "frame rate unknown" in report["visual_responses"]:
+        print("note: grating responses are window means (" + report["visual_responses"] + "); give --frame-rate "
+              "for the matched-filter responses")
     return 0

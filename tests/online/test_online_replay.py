@@ -95,3 +95,36 @@ def test_replay_interleaved_channels(recording, tmp_path):
     with h5py.File(out / "traces.h5", "r") as f:
         assert f["f_cell"].shape[0] == 200
         assert np.nanmin(f["f_cell"][:]) > 50  # green frames, not the flat red channel
+
+
+def test_replay_with_a_frame_rate_uses_the_matched_estimator(recording, capsys):
+    """Without a frame rate the indicator model cannot be placed in time: the report says so (window means) and
+    the command prints how to fix it. With --frame-rate and the movie's indicator kinetics (instant rise, 0.5 s
+    decay) grating responses are matched-filter amplitudes, and the tuning is found as well."""
+    d, movie = recording
+    (d / "kinetics.yaml").write_text("indicator_rise_s: 0.0\nindicator_decay_s: 0.5\n")
+    out = d / "out_matched"
+    rc = main(["online", "replay", str(d / "movie.tif"), "--footprints", str(d / "footprints.npy"),
+               "--events", str(d / "events.csv"), "--out", str(out), "--frame-rate", "10",
+               "--config", str(d / "kinetics.yaml")])
+    assert rc == 0
+    assert "note:" not in capsys.readouterr().out
+    assert json.loads((out / "report.json").read_text())["visual_responses"] == "matched"
+    tuning = pd.read_csv(out / "tuning.csv")
+    sel = movie.tuned & (tuning.responsive.to_numpy() == 1)
+    assert sel.sum() >= 5
+    assert np.median(orientation_error_deg(tuning.po_deg[sel], movie.pd_deg[sel] % 180)) < 15
+    ok = movie.responsive & np.isfinite(tuning.osi.to_numpy())
+    assert np.corrcoef(tuning.osi[ok], movie.osi[ok])[0, 1] > 0.8
+
+
+def test_replay_without_a_frame_rate_says_so(recording, tmp_path, capsys):
+    d, _ = recording
+    rc = main(["online", "replay", str(d / "movie.tif"), "--footprints", str(d / "footprints.npy"),
+               "--events", str(d / "events.csv"), "--out", str(tmp_path / "o"), "--max-frames", "400"])
+    assert rc == 0
+    assert "give --frame-rate" in capsys.readouterr().out
+    assert "frame rate unknown" in json.loads((tmp_path / "o" / "report.json").read_text())["visual_responses"]
+    rc = main(["online", "replay", str(d / "movie.tif"), "--footprints", str(d / "footprints.npy"),
+               "--events", str(d / "events.csv"), "--out", str(tmp_path / "o2"), "--frame-rate", "-3"])
+    assert rc == 2
