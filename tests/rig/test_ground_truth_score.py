@@ -1,6 +1,6 @@
 """A dry run on the simulated microscope, scored against the planted truth (online analysis on simulator movies).
 
-The session runs the seed-002 tuning block at the protocol's 10 repetitions and the full power test (12.5–100 mW in
+The session runs the seed-002 tuning block at 10 repetitions (the preset has 40; this keeps the test short) and the full power test (12.5–100 mW in
 12.5 mW steps, 3 repetitions) on a 400 µm field, then :func:`rig.ground_truth.score_session` matches every found
 cell to the simulated soma it images. Thresholds sit below the measured figures (docs/online.md, "Accuracy on the
 simulator") with a margin for the finite sample; each fails for a broken stage: a random PO gives ~45°, an OSI
@@ -72,12 +72,13 @@ def test_preferred_orientation_within_10_degrees(scored):
 
 def test_osi_follows_planted_osi(scored):
     assert scored["osi_cells"] > 30
-    assert scored["osi_correlation"] > 0.6
+    assert scored["osi_correlation"] > 0.7
     assert abs(scored["osi_bias"]) < 0.1
-    # the analysis of imaged trials should not beat exact spike counts (beyond the sampling of ~100 cells),
-    # and should come close to them (docs/online.md)
+    # the analysis of imaged trials should not beat exact spike counts (beyond the sampling of ~90 cells), and
+    # should come close to them: 0.79 against 0.85 here with the matched responses; the window estimator with a
+    # blank reference was ~0.15 below the ceiling (docs/online.md)
     assert scored["osi_correlation"] < scored["osi_correlation_ceiling"] + 0.05
-    assert scored["osi_correlation"] > scored["osi_correlation_ceiling"] - 0.25
+    assert scored["osi_correlation"] > scored["osi_correlation_ceiling"] - 0.11
 
 
 @pytest.fixture(scope="module")
