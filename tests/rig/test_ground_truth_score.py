@@ -1,8 +1,8 @@
 """A dry run on the simulated microscope, scored against the planted truth (online analysis on simulator movies).
 
-The session runs the seed-002 tuning block at 10 repetitions (the preset has 40; this keeps the test short) and the full power test (12.5–100 mW in
-12.5 mW steps, 3 repetitions) on a 400 µm field, then :func:`rig.ground_truth.score_session` matches every found
-cell to the simulated soma it images. Thresholds sit below the measured figures (docs/online.md, "Accuracy on the
+The session runs the seed-002 tuning block at 10 repetitions (the preset has 40; 10 keeps the test short) and the
+full power test (12.5–100 mW in 12.5 mW steps, 3 repetitions) on a 400 µm field, then
+:func:`rig.ground_truth.score_session` matches every found cell to the simulated soma it images. Thresholds sit below the measured figures (docs/online.md, "Accuracy on the
 simulator") with a margin for the finite sample; each fails for a broken stage: a random PO gives ~45°, an OSI
 unrelated to tuning r ≈ 0, a power test that ignores the responses is steps off.
 """
