@@ -59,18 +59,22 @@ def expected_response(rise_frames: float, decay_frames: float, stimulus_frames: 
 @lru_cache(maxsize=64)
 def _filtered_template(rise_frames: float, decay_frames: float, stimulus_frames: float, n_frames: int) -> np.ndarray:
     h = expected_response(rise_frames, decay_frames, stimulus_frames, n_frames)
-    g = math.exp(-1.0 / decay_frames)
     out = h.copy()
-    out[1:] -= g * h[:-1]
+    out[1:] -= decay_factor(decay_frames) * h[:-1]
     out.setflags(write=False)
     return out
 
 
+def decay_factor(decay_frames: float) -> float:
+    """g = e^{−1/τ}: how much of a transient is left one frame later (τ in frames)."""
+    return math.exp(-1.0 / decay_frames)
+
+
 def decay_filter(dff: np.ndarray, decay_frames: float) -> np.ndarray:
-    """``ΔF/F_t − g·ΔF/F_{t−1}`` (g = e^{−1/τ}) for rows 1 … n of ``dff`` (frames × cells); NaN where either frame
-    is missing."""
+    """``ΔF/F_t − g·ΔF/F_{t−1}`` (:func:`decay_factor`) for rows 1 … n of ``dff`` (frames × cells); NaN where either
+    frame is missing."""
     dff = np.asarray(dff, np.float64)
-    return dff[1:] - math.exp(-1.0 / decay_frames) * dff[:-1]
+    return dff[1:] - decay_factor(decay_frames) * dff[:-1]
 
 
 def settle_frames(rise_frames: float) -> int:

@@ -8,8 +8,9 @@ indicator model is used once the frame rate is known: with ``estimator="matched"
 response is the matched-filter amplitude of the expected response on the deconvolved trace
 (:func:`online.indicator.matched_response`), which ignores the previous trial's decaying tail and most of the
 spontaneous transients; with ``estimator="window"`` the window mean is kept but the baseline is carried into the
-response window as a decay instead of as a constant (:meth:`TrialAligner._decay_ratio`). Seed 002's motion exclusion applies per trial: the largest registration shift within
-the two windows must not exceed ``max_trial_motion_px`` (3 px).
+response window as a decay instead of as a constant (:meth:`TrialAligner._decay_ratio`). Seed 002's motion
+exclusion applies per trial: the largest registration shift within the two windows must not exceed
+``max_trial_motion_px`` (3 px).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Hashable, Optional, Sequence
 
 import numpy as np
 
-from .indicator import matched_response, settle_frames
+from .indicator import decay_factor, matched_response, settle_frames
 
 KINDS = ("grating", "blank", "photostim")
 
@@ -224,25 +225,25 @@ class TrialAligner:
         window[idx - (onset - 1)] = dff
         stimulus = self.stimulus_frames if self.stimulus_frames is not None else event.offset_frame - onset
         return matched_response(window, self.rise_frames, self.decay_frames, min(float(stimulus), end - onset),
-                                self.resting_level(history, end))
+                                self.resting_level(history, onset, end))
 
-    def resting_level(self, history: FrameHistory, stop: int) -> np.ndarray | float:
+    def resting_level(self, history: FrameHistory, onset: int, stop: int) -> np.ndarray | float:
         """Per cell, the mean decay-filtered ΔF/F over the quiet frames among the ``resting_level_frames`` before
-        ``stop`` (see :mod:`online.indicator`); 0 when that is off or no quiet frame is held."""
+        ``stop`` (see :mod:`online.indicator`). Where no frame is quiet (trials back to back, shorter apart than
+        the indicator's rise settles), the trial's own baseline window stands in; 0 when resting levels are off."""
         if self.resting_level_frames <= 0:
             return 0.0
         first = stop - self.resting_level_frames - 1
         # windows end in order, so a span that ended before this one's first frame is never needed again
         self._spans = [span for span in self._spans if span[1] > first]
         dff, _, idx = history.window_frames(first, stop)
-        if len(idx) < 2:
-            return 0.0
         pair = np.flatnonzero(np.diff(idx) == 1) + 1       # frames whose previous frame is held too
         use = pair[self.quiet(idx[pair])]
         if not len(use):
+            use = pair[(idx[pair] >= onset - self.baseline_frames) & (idx[pair] < onset)]
+        if not len(use):
             return 0.0
-        g = math.exp(-1.0 / self.decay_frames)
-        return (dff[use].astype(np.float64) - g * dff[use - 1]).mean(axis=0)
+        return (dff[use].astype(np.float64) - decay_factor(self.decay_frames) * dff[use - 1]).mean(axis=0)
 
     def _decay_ratio(self, kind: str, base_offsets: np.ndarray, resp_offsets: np.ndarray) -> float:
         """How much of the baseline window's mean level is still there, on average, in the response window.

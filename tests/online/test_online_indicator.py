@@ -168,3 +168,24 @@ def test_blank_reference_follows_the_estimator():
     assert OnlineConfig(visual_response_estimator="window").blank_reference is True
     assert OnlineConfig(resting_level_frames=0).blank_reference is True
     assert OnlineConfig(subtract_blank=True).blank_reference is True
+
+
+def test_back_to_back_trials_fall_back_to_the_baseline_window():
+    """No quiet frame (trials closer than the rise settles): the resting level comes from the trial's baseline
+    window, still removing a resting offset exactly on a noise-free trace."""
+    n, onset, offset = 60, 30, 0.3
+    h = expected_response(RISE, DECAY, STIM, WINDOW)
+    trace = np.full(n, offset)
+    trace[onset:onset + WINDOW] += 0.4 * h
+    history = FrameHistory(1, n)
+    for i, v in enumerate(trace):
+        history.put(i, np.array([v], np.float32), 0.0)
+    a = TrialAligner(baseline_frames=6, extra_frames=0, max_motion_px=3.0, decay_kinds=("grating",),
+                     estimator="matched", resting_level_frames=600)
+    a.decay_frames, a.rise_frames, a.stimulus_frames = DECAY, RISE, STIM
+    a.add(TrialEvent("earlier", "photostim", 0, onset - 1, ensemble="e0"))    # evoking right up to the onset
+    a.due(onset - 1)
+    a.add(TrialEvent("t", "grating", onset, onset + WINDOW, direction_deg=0.0))
+    (event,) = a.due(onset + WINDOW - 1)
+    assert not a.quiet(np.arange(onset - 6, onset + WINDOW)).any()
+    assert a.compute(event, history).response[0] == pytest.approx(0.4, abs=1e-5)
