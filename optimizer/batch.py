@@ -45,22 +45,41 @@ class BatchScorer:
         n = state.problem.n_cells
         self.n = n
         # Hinges as max(lo − x, x − hi, 0) on pre-weighted sums: x·w − hi·w needs one multiply per candidate.
-        sp_w = c.w_spatial / c.n_pairs
-        self.sp = (sp_w, _finite(c.spatial_lo * c.w_spatial), _finite(c.spatial_hi * c.w_spatial))
-        mean_w = c.w_mean / c.n_cells
-        self.mean = (mean_w, _finite(c.mean_lo * c.w_mean), _finite(c.mean_hi * c.w_mean))
+        self.sp = _hinge_params(c.w_spatial / c.n_pairs, c.spatial_lo, c.spatial_hi, c.w_spatial)
+        self.mean = _hinge_params(c.w_mean / c.n_cells, c.mean_lo, c.mean_hi, c.w_mean)
         g = c.gather(np.arange(len(c.plans)))
         self.tuning = {k: np.asarray(g[k]) for k in ("w_ens_osi", "ens_lo", "ens_hi", "cos_target", "sin_target",
                                                      "tol_inner", "w_orient", "w_pull")}
         self.has_target = c.has_target
+        self.any_target = bool(np.any(c.has_target))
+        lo, hi = self.tuning["ens_lo"], self.tuning["ens_hi"]
+        # One-sided ensemble-OSI rules (every preset rule): max(s·osi − c, 0) with s = +1, c = hi for an upper
+        # bound, s = −1, c = −lo for a lower one (c = +inf for none) equals max(lo − osi, osi − hi, 0) exactly.
+        self.ens_one_sided = None if np.any(np.isfinite(lo) & np.isfinite(hi)) else (
+            np.where(np.isfinite(lo), -1.0, 1.0), np.where(np.isfinite(lo), -lo, hi))
+        # Per flat slot (the exchanges' partners), fixed for the state's life: its ensemble's parameters as rows.
+        f = state.slot_ens
+        self._slot_ens_row = f[None, :]
+        self._slot_rows = (f * n)[None, :]
+        self._slot_w_crowd = c.w_crowd[f][None, :]
+        self._slot_sp = tuple(v[f][None, :] for v in self.sp)
+        self._slot_mean = tuple(v[f][None, :] for v in self.mean)
         self.phasor_pair32 = c.phasor_pair.astype(self.dtype)
 
     def _tuning(self, e: np.ndarray, curve: np.ndarray) -> np.ndarray:
         """Weighted ensemble-OSI and orientation terms for summed curves ``curve`` (D, M) of ensembles ``e`` (M)."""
         osi, folded = summed_osi(curve)
         t = self.tuning
-        cost = t["w_ens_osi"][e] * np.maximum(np.maximum(t["ens_lo"][e] - osi, osi - t["ens_hi"][e]), 0.0)
-        if self.has_target[e].any():
+        if self.ens_one_sided is None:
+            cost = t["w_ens_osi"][e] * np.maximum(np.maximum(t["ens_lo"][e] - osi, osi - t["ens_hi"][e]), 0.0)
+        else:                     # the same values in one operation fewer (see :func:`_hinge_params`)
+            sign, c = self.ens_one_sided
+            cost = np.multiply(osi, sign[e])
+            cost -= c[e]
+            cost = t["w_ens_osi"][e] * np.maximum(cost, 0.0, out=cost)
+        # Entries of ensembles without a target have zero orientation weights: adding their (zero) terms gives
+        # the same sums as skipping them, so the test is per problem, not per entry.
+        if self.any_target:
             y, x = self.phasor_pair32 @ folded
             cos_t, sin_t = t["cos_target"][e], t["sin_target"][e]
             err = np.abs(np.arctan2(y * cos_t - x * sin_t, x * cos_t + y * sin_t)) * (90.0 / np.pi)
@@ -87,59 +106,126 @@ class BatchScorer:
         cell; +inf where a hard rule forbids it, for the member itself, and where a lower bound (every term but
         the ensemble-OSI and orientation terms, which are ≥ 0) already exceeds ``cutoff``. Also returns that
         bound without criterion 1, for :meth:`exchanges`."""
-        st, p = self.state, self.state.problem
-        k_idx = np.arange(len(a))
-        row_dist, row_crowd = st.row_dist[ens], st.row_crowd[ens]
-        pair = row_dist - p.dist_um[a]
-        pair += (st.pair_sum[ens] - row_dist[k_idx, a])[:, None]
-        crowd = row_crowd - p.crowd[a]
-        crowd += (st.crowd_sum[ens] - row_crowd[k_idx, a])[:, None]
-        osi_sum = st.osi[None, :] + (st.osi_sum[ens] - st.osi[a])[:, None]
-        lin = p.linear[ens]
-        own = lin + st.costs.w_crowd[ens][:, None] * crowd
-        own += (st.linear_sum[ens] - lin[k_idx, a] - st.ens_cost[ens])[:, None]
-        own += _hinge_w(pair, *(v[ens][:, None] for v in self.sp))
-        own += _hinge_w(osi_sum, *(v[ens][:, None] for v in self.mean))
-        forbidden = st.near[ens] != p.close[a]
-        if st.max_power is not None:
-            forbidden |= (st.power_sum[ens] - st.power[a])[:, None] + st.power[None, :] > st.max_power
-        own[forbidden] = np.inf
-        bound = own + st.distinct_w * st.counts
-        bound += (st.distinct_w * (1 - st.counts[a]))[:, None]
-        bound[k_idx, a] = np.inf
-        base = (st.curve_sum[ens] - st.curves[a]).astype(self.dtype)
-        return self._add_tuning(bound, cutoff, ens, base, self.curves32), own
+        bound, own = self._replacement_bound(ens, a)
+        return self._add_tuning(bound, cutoff, ens, self._base(ens, a), self.curves32), own
 
     def exchanges(self, ens: np.ndarray, a: np.ndarray, own: np.ndarray, cutoff: float) -> np.ndarray:
         """(K, S) cost change of exchanging member ``a[k]`` of ``ens[k]`` with the member in each flat slot of
         the other ensembles (+inf for the same ensemble, forbidden or bounded above ``cutoff``); ``own`` is
         :meth:`replacements`' bound without criterion 1, which an exchange leaves unchanged."""
+        st = self.state
+        f, b = st.slot_ens, st.flat
+        bound = self._exchange_bound(ens, a, own)
+        # Tuning of e's side (base: e without a, plus b) and of f's side (f without b, plus a).
+        with_e = self._add_tuning(bound, cutoff, ens, self._base(ens, a), self.curves32[b])
+        return self._add_tuning(with_e, cutoff, f, self._base(f, b), self.curves32[a], by_row=False)
+
+    def score(self, ens: np.ndarray, a: np.ndarray, cutoff: float, exchanges: bool = True) -> np.ndarray:
+        """:meth:`replacements` and (with ``exchanges``) :meth:`exchanges` side by side, (K, N + S), the same
+        values, with the tuning terms of every unpruned entry — replacements, and both sides of the exchanges —
+        computed in ONE pass (:meth:`_tuning` costs ~30 numpy calls whatever the number of entries; three
+        passes per round were a fifth of a sweep)."""
+        st = self.state
+        n = self.n
+        bound, own = self._replacement_bound(ens, a)
+        e_base = self._base(ens, a)
+        if not exchanges:
+            return self._add_tuning(bound, cutoff, ens, e_base, self.curves32)
+        f, b = st.slot_ens, st.flat
+        x_bound = self._exchange_bound(ens, a, own)
+        n_slots = x_bound.shape[1]
+        keep_r = np.flatnonzero(bound.reshape(-1) < cutoff)
+        keep_x = np.flatnonzero(x_bound.reshape(-1) < cutoff)
+        rows_r = keep_r // n
+        cols_r = keep_r - rows_r * n
+        rows_x = keep_x // n_slots
+        cols_x = keep_x - rows_x * n_slots
+        m_r, m_x = len(keep_r), len(keep_x)
+        # Curves of: e without a plus cell c (replacements), plus b (exchanges, e's side); f without b plus a.
+        m_e = m_r + m_x
+        rows = np.concatenate([rows_r, rows_x])
+        added = np.concatenate([cols_r, np.take(b, cols_x)])
+        curve = np.empty((m_e + m_x, self.curves32.shape[1]), dtype=self.dtype)
+        np.add(np.take(e_base, rows, axis=0), np.take(self.curves32, added, axis=0), out=curve[:m_e])
+        np.add(np.take(self._base(f, b), cols_x, axis=0), np.take(self.curves32, np.take(a, rows_x), axis=0),
+               out=curve[m_e:])
+        which = np.concatenate([np.take(ens, rows), np.take(f, cols_x)])
+        tuning = self._tuning(which, np.ascontiguousarray(curve.T))
+        width = n + n_slots
+        delta = np.full((len(ens), width), np.inf)
+        flat = delta.reshape(-1)
+        flat[rows_r * width + cols_r] = np.take(bound.reshape(-1), keep_r) + tuning[:m_r]
+        with_e = np.take(x_bound.reshape(-1), keep_x) + tuning[m_r:m_e]
+        # As :meth:`exchanges`: f's side is added only where e's side left the entry below the cutoff.
+        flat[rows_x * width + n + cols_x] = np.where(with_e < cutoff, with_e + tuning[m_e:], np.inf)
+        return delta
+
+    def _base(self, ens: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """(K, D) summed curves of ensembles ``ens`` without members ``a``, in the scoring dtype."""
+        st = self.state
+        return (st.curve_sum[ens] - st.curves[a]).astype(self.dtype)
+
+    def _replacement_bound(self, ens: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`replacements` without the tuning terms (the lower bound), and that bound without criterion 1.
+        In-place operations in the order of the plain expressions (the same floating-point values): each (K, N)
+        temporary is an allocation and a pass over memory."""
+        st, p = self.state, self.state.problem
+        k_idx = np.arange(len(a))
+        pair = st.row_dist[ens]
+        pair_const = st.pair_sum[ens] - pair[k_idx, a]
+        pair -= p.dist_um[a]
+        pair += pair_const[:, None]
+        crowd = st.row_crowd[ens]
+        crowd_const = st.crowd_sum[ens] - crowd[k_idx, a]
+        crowd -= p.crowd[a]
+        crowd += crowd_const[:, None]
+        osi_sum = np.add(st.osi[None, :], (st.osi_sum[ens] - st.osi[a])[:, None])
+        own = p.linear[ens]
+        lin_const = st.linear_sum[ens] - own[k_idx, a] - st.ens_cost[ens]
+        crowd *= st.costs.w_crowd[ens][:, None]
+        own += crowd
+        own += lin_const[:, None]
+        own += _hinge_w(pair, *(v[ens][:, None] for v in self.sp), out=pair)
+        own += _hinge_w(osi_sum, *(v[ens][:, None] for v in self.mean), out=osi_sum)
+        forbidden = np.not_equal(st.near[ens], p.close[a])
+        if st.max_power is not None:
+            forbidden |= (st.power_sum[ens] - st.power[a])[:, None] + st.power[None, :] > st.max_power
+        np.putmask(own, forbidden, np.inf)
+        bound = np.add(own, st.distinct_w * st.counts, out=crowd)
+        bound += (st.distinct_w * (1 - st.counts[a]))[:, None]
+        bound[k_idx, a] = np.inf
+        return bound, own
+
+    def _exchange_bound(self, ens: np.ndarray, a: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """:meth:`exchanges` without the tuning terms of either side (the lower bound), in-place as
+        :meth:`_replacement_bound`."""
         st, p = self.state, self.state.problem
         f, b = st.slot_ens, st.flat                                         # (S,) partner ensembles, cells
         e_side = np.take(own, b, axis=1)                                    # bound of a → b in e
         # (K, S) gathers as flat takes (much cheaper than 2-D fancy indexing): [f, a] and [a, b] entries.
-        fa = (f * self.n)[None, :] + a[:, None]
+        fa = self._slot_rows + a[:, None]
         ab = (a * self.n)[:, None] + b[None, :]
-        lin = np.take(p.linear, fa) + (st.linear_sum[f] - p.linear[f, b] - st.ens_cost[f])[None, :]
-        pair = np.take(st.row_dist, fa) - np.take(p.dist_um, ab)            # a's distances to f's members
+        f_side = np.take(p.linear, fa)
+        f_side += (st.linear_sum[f] - p.linear[f, b] - st.ens_cost[f])[None, :]
+        pair = np.take(st.row_dist, fa)                                     # a's distances to f's members
+        pair -= np.take(p.dist_um, ab)
         pair += (st.pair_sum[f] - st.row_dist[f, b])[None, :]
-        crowd = np.take(st.row_crowd, fa) - np.take(p.crowd, ab)
+        crowd = np.take(st.row_crowd, fa)
+        crowd -= np.take(p.crowd, ab)
         crowd += (st.crowd_sum[f] - st.row_crowd[f, b])[None, :]
-        osi_sum = st.osi[a][:, None] + (st.osi_sum[f] - st.osi[b])[None, :]
-        f_side = lin + st.costs.w_crowd[f][None, :] * crowd
-        f_side += _hinge_w(pair, *(v[f][None, :] for v in self.sp))
-        f_side += _hinge_w(osi_sum, *(v[f][None, :] for v in self.mean))
-        bad = (f[None, :] == ens[:, None]) | (a[:, None] == b[None, :])
+        osi_sum = np.add(st.osi[a][:, None], (st.osi_sum[f] - st.osi[b])[None, :])
+        crowd *= self._slot_w_crowd
+        f_side += crowd
+        f_side += _hinge_w(pair, *self._slot_sp, out=pair)
+        f_side += _hinge_w(osi_sum, *self._slot_mean, out=osi_sum)
+        bad = np.equal(self._slot_ens_row, ens[:, None])
+        bad |= a[:, None] == b[None, :]
         bad |= np.take(st.near, fa) != np.take(p.close, ab)                 # close is symmetric
         if st.max_power is not None:
             bad |= (st.power_sum[f] - st.power[b])[None, :] + st.power[a][:, None] > st.max_power
-        f_side[bad] = np.inf
-        bound = e_side + f_side
-        # Tuning of e's side (base: e without a, plus b) and of f's side (f without b, plus a).
-        e_base = (st.curve_sum[ens] - st.curves[a]).astype(self.dtype)
-        with_e = self._add_tuning(bound, cutoff, ens, e_base, self.curves32[b])
-        f_base = (st.curve_sum[f] - st.curves[b]).astype(self.dtype)        # (S, D)
-        return self._add_tuning(with_e, cutoff, f, f_base, self.curves32[a], by_row=False)
+        np.putmask(f_side, bad, np.inf)
+        e_side += f_side
+        return e_side
 
 
 def _finite(v: np.ndarray) -> np.ndarray:
@@ -147,8 +233,34 @@ def _finite(v: np.ndarray) -> np.ndarray:
     return np.clip(v, -1e300, 1e300)
 
 
-def _hinge_w(x: np.ndarray, w: np.ndarray, lo_w: np.ndarray, hi_w: np.ndarray) -> np.ndarray:
-    """w·(distance of x outside [lo, hi]) for sums x and w, w·lo, w·hi broadcast against them."""
+def _hinge_params(w: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: np.ndarray) -> tuple:
+    """Per-ensemble parameters of :func:`_hinge_w` for the hinge ``weight``·(distance of x·w/weight outside
+    [lo, hi]) on sums x (w = weight / count).
+
+    When no ensemble has both bounds finite (compact or diffuse, cotuned or untuned: every preset rule), the
+    hinge is one-sided per ensemble and is returned as (s·w, c): max(x·s·w − c, 0) with s = +1, c = w·hi for an
+    upper bound and s = −1, c = −w·lo for a lower one — the same floating-point values as the two-sided form
+    (a sign flip is exact, and −(x·w) − (−w·lo) rounds as w·lo − x·w), in three array operations instead of
+    five. An ensemble without the rule gets c = 1e300 (the hinge is 0; so it is with weight 0)."""
+    upper, lower = np.isfinite(hi), np.isfinite(lo)
+    lo_w = np.where(lower, np.where(lower, lo, 0.0) * weight, -np.inf)     # no 0 × inf = nan for weight 0
+    hi_w = np.where(upper, np.where(upper, hi, 0.0) * weight, np.inf)
+    if np.any(upper & lower):
+        return w, _finite(lo_w), _finite(hi_w)
+    sign = np.where(lower, -1.0, 1.0)
+    c = np.where(upper, hi_w, np.where(lower, -lo_w, 1e300))
+    return sign * w, c
+
+
+def _hinge_w(x: np.ndarray, *params: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """w·(distance of x outside [lo, hi]) for sums x, with :func:`_hinge_params`' parameters (columns or rows
+    broadcast against x): (w, w·lo, w·hi) in general, (s·w, c) when one-sided. ``out`` may be ``x`` itself."""
+    if len(params) == 2:
+        sw, c = params
+        out = np.multiply(x, sw, out=out)
+        out -= c
+        return np.maximum(out, 0.0, out=out)
+    w, lo_w, hi_w = params
     xw = x * w
     return np.maximum(np.maximum(lo_w - xw, xw - hi_w), 0.0)
 
@@ -213,15 +325,13 @@ def _draw_and_apply(scorer: BatchScorer, ens: np.ndarray, slots: np.ndarray, tem
     """Score, draw and apply the non-conflicting moves of one batched round (see :func:`batch_round`); returns
     (moves applied, indices of the conflicting rows, sorted)."""
     st = scorer.state
-    n = st.problem.n_cells
     a = st.flat[st.offsets[ens] + slots]
     cutoff = CUTOFF_TEMPERATURES * temperature
-    delta, own = scorer.replacements(ens, a, cutoff)
-    if exchanges:
-        delta = np.concatenate([delta, scorer.exchanges(ens, a, own, cutoff)], axis=1)
+    delta = scorer.score(ens, a, cutoff, exchanges)
+    n = scorer.n
     if temperature > 0:
         choice = draw_rows(delta, temperature, rng)
-        order = rng.permutation(len(ens))
+        order = rng.permutation(len(ens)).tolist()
     else:
         best = np.argmin(delta, axis=1)
         choice = np.where(delta[np.arange(len(ens)), best] < -IMPROVEMENT, best, -1)
@@ -231,12 +341,14 @@ def _draw_and_apply(scorer: BatchScorer, ens: np.ndarray, slots: np.ndarray, tem
     conflicts = []
     moved_ens, moved_slots, moved_cells = [], [], []
     applied = 0
+    # Python lists: indexing them is several times cheaper than numpy scalars in this sequential loop.
+    choice_l, ens_l, a_l = choice.tolist(), ens.tolist(), a.tolist()
+    flat_slot_l = (st.offsets[ens] + slots).tolist()
     for k in order:
-        c = int(choice[k])
+        c = choice_l[k]
         if c < 0:
             continue
-        e, old = int(ens[k]), int(a[k])
-        slot = int(st.offsets[e]) + int(slots[k])
+        e, old = ens_l[k], a_l[k]
         if c < n:
             involved, new = (e,), c
         else:
@@ -248,7 +360,7 @@ def _draw_and_apply(scorer: BatchScorer, ens: np.ndarray, slots: np.ndarray, tem
         cells.update((new, old))
         changed.update(involved)
         moved_ens.append(e)
-        moved_slots.append(slot)
+        moved_slots.append(flat_slot_l[k])
         moved_cells.append(new)
         if c >= n:                          # the exchange's other half: f's member b → a
             moved_ens.append(involved[1])

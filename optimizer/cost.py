@@ -88,6 +88,10 @@ class CostTable:
         self.w_mean = g * weights.mean_osi / OSI_SCALE
         self.w_crowd = weights.spread / self.n_pairs
         self._scalar = [self._scalar_terms(e) for e in range(len(plans))]
+        # :meth:`rule_costs`' per-ensemble factors, the same floating-point values as :meth:`_rule_cost_one`'s.
+        self._batch = {"inv_pairs": 1.0 / self.n_pairs, "inv_n": 1.0 / self.n_cells,
+                       "w_ens_osi": self.w_ens / OSI_SCALE, "tol_inner": self.tol_deg - ORIENTATION_MARGIN_DEG,
+                       "pull": ORIENTATION_PULL / self.tol_deg}
 
     def _scalar_terms(self, e: int) -> tuple:
         """The active rule terms of ensemble e, so that scoring one ensemble skips the rules it lacks."""
@@ -154,6 +158,25 @@ class CostTable:
             err = _error_deg(*(target[0] @ folded))
             cost = cost + w_ens * (np.maximum(err - (target[1] - ORIENTATION_MARGIN_DEG), 0.0)
                                    * (1.0 / ORIENTATION_SCALE_DEG) + (ORIENTATION_PULL / target[1]) * err)
+        return cost
+
+    def rule_costs(self, e: np.ndarray, curve_sum, osi_sum, pair_sum) -> np.ndarray:
+        """:meth:`rule_cost` of M ensembles ``e`` (distinct or not), each with its own aggregates (``curve_sum``
+        (D, M)), computed with exactly the operations of the one-ensemble path, so that a batch of ensemble
+        costs equals the costs computed one by one (an absent rule's hinge adds an exact 0)."""
+        b = self._batch
+        cost = self.w_spatial[e] * _hinge(pair_sum * b["inv_pairs"][e], self.spatial_lo[e], self.spatial_hi[e])
+        cost = cost + self.w_mean[e] * _hinge(osi_sum * b["inv_n"][e], self.mean_lo[e], self.mean_hi[e])
+        osi, folded = summed_osi(curve_sum)
+        cost = cost + b["w_ens_osi"][e] * _hinge(osi, self.ens_lo[e], self.ens_hi[e])
+        has = self.has_target[e]
+        if np.any(has):
+            yx = (self.turned_pair[e] @ folded.T[:, :, None])[:, :, 0]                     # (M, 2)
+            err = _error_deg(yx[:, 0], yx[:, 1])
+            tol_inner = b["tol_inner"][e]
+            term = self.w_ens[e] * (np.maximum(err - tol_inner, 0.0) * (1.0 / ORIENTATION_SCALE_DEG)
+                                    + b["pull"][e] * err)
+            cost = np.where(has, cost + term, cost)
         return cost
 
     def tuning_term(self, e: int, curve_sum) -> float:

@@ -66,6 +66,11 @@ class SearchState:
         rule = c.rule_cost(e, self.curve_sum[e], self.osi_sum[e], self.pair_sum[e])
         return float(self.linear_sum[e] + c.w_crowd[e] * self.crowd_sum[e] + rule)
 
+    def _ensemble_costs(self, ens: np.ndarray) -> np.ndarray:
+        """:meth:`_ensemble_cost` of several ensembles in one batch (the same values)."""
+        rule = self.costs.rule_costs(ens, self.curve_sum[ens].T, self.osi_sum[ens], self.pair_sum[ens])
+        return self.linear_sum[ens] + self.costs.w_crowd[ens] * self.crowd_sum[ens] + rule
+
     def distinct_cost(self) -> float:
         """Criterion 1: pairs of ensembles sharing a cell, minus those among the fixed outside ensembles."""
         c, b = self.counts, self.base_counts
@@ -198,8 +203,7 @@ class SearchState:
         self.counts[a] -= 1
         self.counts[b] += 1
         self.flat[flat_slots] = b                       # members[e] are views of flat
-        for e in ens.tolist():
-            self.ens_cost[e] = self._ensemble_cost(e)
+        self.ens_cost[ens] = self._ensemble_costs(ens)
 
     def apply_exchange(self, e: int, slot: int, flat_slot: int) -> None:
         """Exchange member ``slot`` of ``e`` with the member at ``flat_slot`` of another ensemble."""

@@ -30,7 +30,7 @@ def fake_clock(monkeypatch):
     monkeypatch.setattr(optimizer.clock, "now", lambda: clock["t"])
     monkeypatch.setattr(SearchState, "_ensemble_deltas", charged(SearchState._ensemble_deltas))
     # a batched round scores one slot of up to 20 ensembles: charged as one call (a generous overrun bound)
-    monkeypatch.setattr(BatchScorer, "replacements", charged(BatchScorer.replacements))
+    monkeypatch.setattr(BatchScorer, "score", charged(BatchScorer.score))
     return clock
 
 
