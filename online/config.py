@@ -63,9 +63,9 @@ class OnlineConfig(BaseModel):
         "Chen et al. 2013), for the matched response estimator's template")
     decay_corrected_kinds: list[Literal["grating", "blank", "photostim"]] = Field(
         ["grating", "blank"], description="trial kinds whose response uses the indicator model "
-        "(visual_response_estimator); both estimators leave a constant offset (resting ΔF/F above F0) that the "
-        "blank reference of the tuning curve removes, so by default photostim responses keep the plain baseline "
-        "of seed 002")
+        "(visual_response_estimator). Both estimators measure responses against a level that a tuning curve can "
+        "reference (the resting level or the blanks), which photostim z-scores, judged against 0, cannot: by "
+        "default photostim responses keep the plain baseline of seed 002")
     visual_response_estimator: Literal["matched", "window"] = Field(
         "matched", description="response of the decay_corrected_kinds: 'matched', the least-squares amplitude of "
         "the expected response on the decay-filtered (deconvolved) ΔF/F, in units of the mean evoked ΔF/F over the "
