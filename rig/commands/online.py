@@ -56,7 +56,8 @@ def register(subparsers) -> None:
     replay.add_argument("--max-frames", type=int, help="stop after this many frames")
     replay.add_argument("--frame-rate", type=float, metavar="HZ",
                         help="frames per second of the movie (one plane); grating responses then use the indicator "
-                             "model (matched filter). Default: the config's frame_rate_hz")
+                             "model (matched filter). Default: the config's frame_rate_hz, else a single-plane "
+                             "ScanImage TIFF's scanFrameRate")
     replay.set_defaults(func=_replay)
 
     serve = sub.add_parser("serve", help="serve the online analysis over ZMQ: frames in, ΔF/F and tuning out",
@@ -144,6 +145,34 @@ def _scanimage_channels(tif) -> Optional[int]:
     if saved is None:
         return None
     return len(saved) if isinstance(saved, (list, tuple)) else 1
+
+
+def scanimage_frame_rate(metadata: Optional[dict]) -> Optional[float]:
+    """Frames per second of a single-plane ScanImage recording from its metadata (``tifffile``'s
+    ``scanimage_metadata``), or None: not ScanImage, no rate, or a volume (fast-z or a stack), whose planes are
+    interleaved in the file and each sampled at the volume rate."""
+    frame = (metadata or {}).get("FrameData", {})
+    rate = frame.get("SI.hRoiManager.scanFrameRate")
+    slices = frame.get("SI.hStackManager.numSlices", 1)
+    per_volume = frame.get("SI.hFastZ.numFramesPerVolume", 1)
+    volume = bool(frame.get("SI.hFastZ.enable", False)) or any(
+        isinstance(n, (int, float)) and n > 1 for n in (slices, per_volume))
+    if volume or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
+        return None
+    return float(rate)
+
+
+def movie_frame_rate(movie: str, dataset: Optional[str]) -> Optional[float]:
+    """:func:`scanimage_frame_rate` of a ScanImage TIFF; None for other movies."""
+    path, dataset = split_h5_path(movie, dataset)
+    if dataset is not None or path.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    import tifffile
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return scanimage_frame_rate(tif.scanimage_metadata) if tif.is_scanimage else None
+    except Exception:  # noqa: BLE001 - metadata is a convenience; --frame-rate overrides it
+        return None
 
 
 def _tiff_frames(path: Path, channels: Optional[int], channel: int):
@@ -320,6 +349,10 @@ def run_replay(movie: str, footprints_path: str, events_path: str, out: str, *, 
     """Replay ``movie`` through :class:`OnlinePipeline` and write the outputs to ``out``; returns the report."""
     config = config or OnlineConfig()
     frame_shape, n_frames, frames = movie_shape_and_frames(movie, dataset, channels, channel)
+    if config.frame_rate_hz is None:
+        rate = movie_frame_rate(movie, dataset)
+        if rate is not None:                # ScanImage says it: the indicator model can be placed in time
+            config = OnlineConfig(**{**config.model_dump(), "frame_rate_hz": rate})
     footprints = load_footprints(footprints_path, tuple(shape) if shape else frame_shape,
                                  max_pixels=config.neuropil_max_pixels, inner_px=config.neuropil_inner_px,
                                  max_radius_px=config.neuropil_max_radius_px)

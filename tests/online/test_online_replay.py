@@ -128,3 +128,18 @@ def test_replay_without_a_frame_rate_says_so(recording, tmp_path, capsys):
     rc = main(["online", "replay", str(d / "movie.tif"), "--footprints", str(d / "footprints.npy"),
                "--events", str(d / "events.csv"), "--out", str(tmp_path / "o2"), "--frame-rate", "-3"])
     assert rc == 2
+
+
+def test_scanimage_frame_rate_from_metadata():
+    from rig.commands.online import scanimage_frame_rate
+
+    def meta(**frame):
+        return {"FrameData": {"SI.hRoiManager.scanFrameRate": 30.02, **frame}}
+
+    assert scanimage_frame_rate(meta()) == pytest.approx(30.02)
+    assert scanimage_frame_rate(meta(**{"SI.hStackManager.numSlices": 1, "SI.hFastZ.enable": False})) == 30.02
+    # a volume: planes interleaved in the file, each at the volume rate — the user must say which
+    assert scanimage_frame_rate(meta(**{"SI.hFastZ.enable": True, "SI.hFastZ.numFramesPerVolume": 4})) is None
+    assert scanimage_frame_rate(meta(**{"SI.hStackManager.numSlices": 3})) is None
+    assert scanimage_frame_rate({"FrameData": {"SI.hRoiManager.scanFrameRate": float("nan")}}) is None
+    assert scanimage_frame_rate({}) is None and scanimage_frame_rate(None) is None
