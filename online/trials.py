@@ -175,9 +175,7 @@ class TrialAligner:
     def _evoked_stop(self, event: TrialEvent) -> int:
         """First frame after which ``event`` evokes nothing in the decay-filtered trace: its stimulus (the matched
         template's duration, or onset → offset) plus the settling of the indicator's rise."""
-        stimulus = (self.stimulus_frames if self._matched(event.kind) and self.stimulus_frames is not None
-                    else event.offset_frame - event.onset_frame)
-        return int(event.onset_frame + math.ceil(stimulus)) + settle_frames(self.rise_frames)
+        return int(event.onset_frame + math.ceil(self._stimulus_frames(event))) + settle_frames(self.rise_frames)
 
     def quiet(self, frames: np.ndarray) -> np.ndarray:
         """Which ``frames`` lie outside every known trial's evoked span. A pending trial without an offset yet
@@ -203,13 +201,13 @@ class TrialAligner:
             notes.append("no response frames")
         n_cells = base.shape[1]
         base_mean = base.mean(axis=0) if base.shape[0] else np.full(n_cells, np.nan, np.float32)
-        resp_mean = resp.mean(axis=0) if resp.shape[0] else np.full(n_cells, np.nan, np.float32)
         shifts = np.concatenate([base_shift, resp_shift])
         shifts = shifts[np.isfinite(shifts)]
         max_shift = float(shifts.max()) if shifts.size else math.nan
         if self._matched(event.kind) and resp.shape[0]:
-            response = self._matched_response(event, history, onset, end)
+            response = self._matched_response(event, history, (base, base_idx), (resp, resp_idx))
         else:
+            resp_mean = resp.mean(axis=0) if resp.shape[0] else np.full(n_cells, np.nan, np.float32)
             response = resp_mean - base_mean * self._decay_ratio(event.kind, base_idx - onset, resp_idx - onset)
         return TrialRecord(event, response.astype(np.float32), base_mean.astype(np.float32),
                            max_shift, int(base.shape[0]), int(resp.shape[0]),
@@ -218,14 +216,24 @@ class TrialAligner:
     def _matched(self, kind: str) -> bool:
         return self.estimator == "matched" and self.decay_frames is not None and kind in self.decay_kinds
 
-    def _matched_response(self, event: TrialEvent, history: FrameHistory, onset: int, end: int) -> np.ndarray:
-        """:func:`~online.indicator.matched_response` over the frame before onset and the response window."""
-        dff, _, idx = history.window_frames(onset - 1, end)
-        window = np.full((end - onset + 1, dff.shape[1]), np.nan, np.float32)
-        window[idx - (onset - 1)] = dff
-        stimulus = self.stimulus_frames if self.stimulus_frames is not None else event.offset_frame - onset
-        return matched_response(window, self.rise_frames, self.decay_frames, min(float(stimulus), end - onset),
-                                self.resting_level(history, onset, end))
+    def _stimulus_frames(self, event: TrialEvent) -> float:
+        """The stimulus duration the matched template assumes: ``stimulus_frames`` for the matched kinds when set,
+        otherwise the event's onset → offset."""
+        if self._matched(event.kind) and self.stimulus_frames is not None:
+            return float(self.stimulus_frames)
+        return float(event.offset_frame - event.onset_frame)
+
+    def _matched_response(self, event: TrialEvent, history: FrameHistory, base: tuple, resp: tuple) -> np.ndarray:
+        """:func:`~online.indicator.matched_response` over the frame before onset (the baseline window's last) and
+        the response window, both as (ΔF/F rows, frame indices) already read from ``history``."""
+        onset, end = int(event.onset_frame), self.end_frame(event)
+        window = np.full((end - onset + 1, resp[0].shape[1]), np.nan, np.float32)
+        before = np.flatnonzero(base[1] == onset - 1)   # baseline_frames ≥ 1, so it is there unless missing
+        if len(before):
+            window[0] = base[0][before[0]]
+        window[resp[1] - (onset - 1)] = resp[0]
+        return matched_response(window, self.rise_frames, self.decay_frames,
+                                min(self._stimulus_frames(event), end - onset), self.resting_level(history, onset, end))
 
     def resting_level(self, history: FrameHistory, onset: int, stop: int) -> np.ndarray | float:
         """Per cell, the mean decay-filtered ΔF/F over the quiet frames among the ``resting_level_frames`` before

@@ -162,6 +162,11 @@ def scanimage_frame_rate(metadata: Optional[dict]) -> Optional[float]:
     return float(rate)
 
 
+def _with_frame_rate(config: OnlineConfig, rate_hz: float) -> OnlineConfig:
+    """``config`` with ``frame_rate_hz`` set (validated)."""
+    return OnlineConfig(**{**config.model_dump(), "frame_rate_hz": rate_hz})
+
+
 def movie_frame_rate(movie: str, dataset: Optional[str]) -> Optional[float]:
     """:func:`scanimage_frame_rate` of a ScanImage TIFF; None for other movies."""
     path, dataset = split_h5_path(movie, dataset)
@@ -352,7 +357,7 @@ def run_replay(movie: str, footprints_path: str, events_path: str, out: str, *, 
     if config.frame_rate_hz is None:
         rate = movie_frame_rate(movie, dataset)
         if rate is not None:                # ScanImage says it: the indicator model can be placed in time
-            config = OnlineConfig(**{**config.model_dump(), "frame_rate_hz": rate})
+            config = _with_frame_rate(config, rate)
     footprints = load_footprints(footprints_path, tuple(shape) if shape else frame_shape,
                                  max_pixels=config.neuropil_max_pixels, inner_px=config.neuropil_inner_px,
                                  max_radius_px=config.neuropil_max_radius_px)
@@ -446,7 +451,7 @@ def _replay(args: argparse.Namespace) -> int:
     if args.frame_rate is not None:
         if not (math.isfinite(args.frame_rate) and args.frame_rate > 0):
             raise OnlineError(f"--frame-rate must be a positive number of frames per second, got {args.frame_rate}")
-        config = OnlineConfig(**{**config.model_dump(), "frame_rate_hz": args.frame_rate})
+        config = _with_frame_rate(config, args.frame_rate)
     report = run_replay(args.movie, args.footprints, args.events, args.out, dataset=args.dataset,
                         shape=args.shape, config=config, channels=args.channels, channel=args.channel,
                         max_frames=args.max_frames)
