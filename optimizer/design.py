@@ -16,10 +16,11 @@ from .problem import HardLimits, build_problem
 from .search import search
 from .spec import OptimizerSpec
 
-#: Annealing sweeps (every slot of every ensemble visited once) shared by all restarts, when the spec does not
-#: say: about 1.5 s for 20 ensembles of 10 from 1,000 cells on one lightly loaded core (batched rounds,
-#: benchmarks/optimizer.py); on a slower or busier machine the schedule is compressed to fit the budget.
-DEFAULT_TOTAL_SWEEPS = 36
+#: Joint annealing sweeps (every slot of every ensemble visited once) shared by all restarts, when the spec does
+#: not say: with the start's lone designs (~0.7 s) and the reserve below, about what a 2-s budget holds for 20
+#: ensembles of 10 from 1,000 cells on one lightly loaded core (benchmarks/optimizer.py); on a slower or busier
+#: machine the schedule is compressed to fit the budget.
+DEFAULT_TOTAL_SWEEPS = 20
 
 #: Fraction of the budget kept back from annealing for the polish, then claims (compact ensembles taking back
 #: cells that diffuse ones hold, :func:`~optimizer.search.claim`) and relocation rounds with what is left. 0.12

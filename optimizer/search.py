@@ -1,13 +1,15 @@
 """Search: greedy starts, batched heat-bath simulated annealing over replace and exchange moves, polish, restarts.
 
-A restart first builds a start with :func:`~optimizer.construct.sequential_start` (each ensemble built greedily
-around its best-ranked centre, counting the cells earlier ones took). Annealing then works in batched rounds
+A restart first builds a start with :func:`~optimizer.construct.sequential_start`: the compact cotuned
+ensembles first, each the best of a few lone anneals around its best-ranked centres, then the others greedily
+around theirs, each counting the cells earlier ones took. Annealing then works in batched rounds
 (:func:`~optimizer.batch.batch_round`): one member (slot) of each of up to 20 ensembles is scored against every
 candidate replacement cell and every exchange with a member of another ensemble, in one pass of vectorised
 operations, and each slot's move is drawn from the Boltzmann distribution p ∝ exp(−Δ/T) over those and staying
 put (Δ = 0). This "heat-bath" move wastes no proposal on a rejection, and at T → 0 it becomes a best-improvement
-move. The temperature falls geometrically over a fixed number of sweeps (one sweep = every slot of every
-ensemble once, in random order — three times for ensembles with a target orientation, which settle slowest);
+move. The temperature falls geometrically over a fixed number of sweeps, from a start cold enough to keep the
+compact ensembles where the start placed them (one sweep = every slot of every ensemble once, in random order —
+three times for ensembles with a target orientation, which settle slowest);
 greedy best-improvement sweeps (batched the same way), joint slot reassignments and ejection chains
 (:func:`chain_polish`: a slot takes a cell another ensemble holds, which that ensemble replaces by its best
 substitute) then run until none lowers the cost. On the best restart, claims (:func:`claim`: a compact cotuned
@@ -31,6 +33,11 @@ from .problem import Problem
 from .state import SearchState
 
 T_START = 0.02     # cost units: a few 12.5-mW power steps (0.006 each) or one unresponsive member (0.05)
+#: Start of the joint anneal, from the start of :func:`~optimizer.construct.sequential_start` (compact cotuned
+#: ensembles placed first by lone anneals): hot enough to trade cells between ensembles a few power steps at a
+#: time, too cold to pull the placed ensembles apart again. From 0.02 the joint anneal forgets the start and
+#: the compact cotuned ensembles settle wherever the contest for cells leaves them (docs/optimizer.md, Round 7).
+T_START_JOINT = 0.005
 T_END = 0.001      # below the smallest preference differences (one 12.5-mW power step is 0.006)
 MAX_POLISH_SWEEPS = 20
 
@@ -133,12 +140,13 @@ def anneal(problem: Problem, members: list[np.ndarray], rng: np.random.Generator
     return state.snapshot(), state.total(), stats
 
 
-#: The start: each ensemble built greedily around its best-ranked centre (:func:`sequential_start` with no
-#: annealing sweeps and one try). Designing each ensemble alone by short anneals first (5 sweeps, 2 tries) cost
-#: ~0.5 s of the 2-s budget; the joint batched anneal does that work faster (benchmark problem, 30 sweeps:
-#: 1.652 from greedy starts in 2.6 s, 1.657 from lone designs in 3.8 s).
-START_SWEEPS = 0
-START_TRIES = 1
+#: The start (:func:`~optimizer.construct.sequential_start`): each compact cotuned ensemble is the best of
+#: :data:`LEAD_TRIES` lone anneals of :data:`LEAD_SWEEPS` sweeps around its best-ranked centres, designed before
+#: the others, which are built greedily. Benchmark problem, 2-s budget, 48 seeds each: 4 × 8 lone sweeps with 20
+#: joint ones 1.632, 4 × 6 with 26 1.635, 2 × 4 with 30 1.642, against 1.654 from greedy starts in random order
+#: annealed from T = 0.02 (docs/optimizer.md, Round 7).
+LEAD_SWEEPS = 8
+LEAD_TRIES = 4
 
 
 def _rounds(problem: Problem, rng: np.random.Generator) -> list:
@@ -477,7 +485,7 @@ def search(problem: Problem, *, seed: int, restarts: int, sweeps: int, deadline:
             break
         rng = np.random.default_rng(child)
         t0 = clock.now()
-        start_members = sequential_start(problem, rng, sweeps=START_SWEEPS, tries=START_TRIES,
+        start_members = sequential_start(problem, rng, lead_sweeps=LEAD_SWEEPS, lead_tries=LEAD_TRIES,
                                          deadline=deadline - reserve_s)
         start_s = max(start_s, clock.now() - t0)
         # Time left is shared by this restart's annealing and the later restarts (a start plus as long again to
@@ -488,7 +496,7 @@ def search(problem: Problem, *, seed: int, restarts: int, sweeps: int, deadline:
         anneal_s = (remaining - later * start_s) / (1 + later)
         # No time left after the start (a heavily loaded machine or a tiny budget): only the polish runs.
         members, cost, st = anneal(problem, start_members, rng, sweeps if anneal_s > 0 else 0,
-                                   clock.now() + anneal_s,
+                                   clock.now() + anneal_s, t_start=T_START_JOINT,
                                    exchanges=exchanges, polish_deadline=deadline - 0.5 * reserve_s)
         st.timed_out |= anneal_s <= 0
         if verify is not None and r == 0:
