@@ -28,7 +28,7 @@ import numpy as np
 
 from . import clock
 from .batch import BatchScorer, batch_round
-from .construct import repair, sequential_start
+from .construct import leads, repair, sequential_start
 from .problem import Problem
 from .state import SearchState
 
@@ -147,6 +147,19 @@ def anneal(problem: Problem, members: list[np.ndarray], rng: np.random.Generator
 #: annealed from T = 0.02 (docs/optimizer.md, Round 7).
 LEAD_SWEEPS = 8
 LEAD_TRIES = 4
+
+#: Lone sweeps the start spends on all compact cotuned ensembles together, at most: the preset's 5 × 4 × 8
+#: (~0.7 s). With more of them each gets fewer tries (:func:`lead_tries`), so the start never eats the joint
+#: anneal's time: with 10 compact cotuned ensembles, 4 tries each left one joint sweep in a 2-s budget
+#: (+0.05 against the search of Round 6), 2 tries each 20 sweeps (+0.006 ± 0.009, 24 seeds).
+LEAD_SWEEPS_IN_ALL = 160
+
+
+def lead_tries(problem: Problem) -> int:
+    """Lone anneals per compact cotuned ensemble in the start: :data:`LEAD_TRIES`, fewer when there are so many
+    such ensembles that :data:`LEAD_SWEEPS_IN_ALL` would be exceeded (at least one)."""
+    n_leads = max(int(leads(problem).sum()), 1)
+    return int(np.clip(LEAD_SWEEPS_IN_ALL // (n_leads * LEAD_SWEEPS), 1, LEAD_TRIES))
 
 
 def _rounds(problem: Problem, rng: np.random.Generator) -> list:
@@ -480,12 +493,13 @@ def search(problem: Problem, *, seed: int, restarts: int, sweeps: int, deadline:
     start = clock.now()
     runs, stats = [], []
     start_s, planned = 0.0, restarts
+    tries = lead_tries(problem)
     for r, child in enumerate(np.random.SeedSequence(seed).spawn(restarts)):
         if r >= planned:
             break
         rng = np.random.default_rng(child)
         t0 = clock.now()
-        start_members = sequential_start(problem, rng, lead_sweeps=LEAD_SWEEPS, lead_tries=LEAD_TRIES,
+        start_members = sequential_start(problem, rng, lead_sweeps=LEAD_SWEEPS, lead_tries=tries,
                                          deadline=deadline - reserve_s)
         start_s = max(start_s, clock.now() - t0)
         # Time left is shared by this restart's annealing and the later restarts (a start plus as long again to

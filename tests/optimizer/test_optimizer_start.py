@@ -7,6 +7,7 @@ from optimizer import EnsembleGroup, OptimizerSpec, cells_from_frame, design_ens
 from optimizer.construct import leads, sequential_start, start_order
 from optimizer.evaluate import ensemble_figures
 from optimizer.problem import HardLimits, build_problem
+from optimizer.search import LEAD_SWEEPS, LEAD_SWEEPS_IN_ALL, lead_tries
 
 DIRECTIONS = np.arange(0, 360, 45)
 
@@ -35,6 +36,18 @@ def test_start_order_puts_the_most_constrained_first(mixed):
     assert len({tuple(o) for o in orders}) > 1                # random within each class
     assert start_order(mixed, np.random.default_rng(3)) == start_order(mixed, np.random.default_rng(3))
     assert leads(mixed).tolist() == [k == 0 for k in kinds]
+
+
+def test_lone_sweeps_of_the_start_are_bounded_whatever_the_number_of_leads():
+    cells = cells_from_frame(synthetic_cells(400, seed=1))
+    tries = {}
+    for n in (0, 1, 5, 10, 17):
+        groups = [EnsembleGroup(count=n, spatial="compact", tuning="cotuned")] if n else []
+        groups += [EnsembleGroup(count=3, spatial="diffuse", tuning="cotuned")]
+        problem = build_problem(cells, OptimizerSpec(ensembles=groups), HardLimits())
+        tries[n] = lead_tries(problem)
+        assert n * tries[n] * LEAD_SWEEPS <= LEAD_SWEEPS_IN_ALL
+    assert tries == {0: 4, 1: 4, 5: 4, 10: 2, 17: 1}
 
 
 def test_start_places_the_leads_on_distinct_cells_meeting_their_rules(mixed):
