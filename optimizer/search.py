@@ -151,7 +151,7 @@ LEAD_TRIES = 4
 #: Lone sweeps the start spends on all compact cotuned ensembles together, at most: the preset's 5 × 4 × 8
 #: (~0.7 s). With more of them each gets fewer tries (:func:`lead_tries`), so the start never eats the joint
 #: anneal's time: with 10 compact cotuned ensembles, 4 tries each left one joint sweep in a 2-s budget
-#: (+0.05 against the search of Round 6), 2 tries each 20 sweeps (+0.006 ± 0.009, 24 seeds).
+#: (+0.05 against the search of Round 6), 2 tries each 20 sweeps (+0.012 ± 0.009, 48 seeds).
 LEAD_SWEEPS_IN_ALL = 160
 
 
@@ -406,12 +406,6 @@ CLAIM_CANDIDATES = 2
 CLAIM_TRIES = 4
 
 
-def _claim_candidates(problem: Problem) -> list[int]:
-    """Ensembles a claim is tried for: local (finite spatial bound) with a target orientation — the compact
-    cotuned ensembles, which compete for the few cells tuned near their targets in one part of the field."""
-    return [e for e, p in enumerate(problem.plans) if np.isfinite(p.spatial_um[1]) and p.target_deg is not None]
-
-
 def claim(problem: Problem, members: list, rng: np.random.Generator, deadline: float = np.inf,
           sweeps: int = 3, tries: int = CLAIM_TRIES, candidates: int | None = None) -> tuple:
     """Joint move for contests over scarce cells: a compact cotuned ensemble, costliest first, is redesigned
@@ -427,7 +421,7 @@ def claim(problem: Problem, members: list, rng: np.random.Generator, deadline: f
 
     state = SearchState(problem, members)
     local = [e for e, p in enumerate(problem.plans) if np.isfinite(p.spatial_um[1])]
-    allowed = set(_claim_candidates(problem))
+    allowed = set(np.flatnonzero(leads(problem)).tolist())      # the compact cotuned ensembles
     order = [e for e in np.argsort(-state.ens_cost, kind="stable").tolist() if e in allowed]
     for e in order[:CLAIM_CANDIDATES if candidates is None else candidates]:
         if clock.now() > deadline:
