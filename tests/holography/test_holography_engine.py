@@ -80,15 +80,40 @@ def test_missing_gpu_library_gives_a_clear_error(monkeypatch):
         holography.compute_phase([[0, 0, 0], [20, 0, 0], [0, 20, 0]], geom, backend="opencl")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
-def test_torch_backend_matches_numpy():
+def _cuda_for_cupy() -> bool:
+    """cupy importable and a CUDA device it can use (the GPU machines; never CI)."""
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001 - a broken CUDA install counts as no GPU
+        return False
+
+
+def _matches_numpy(backend: str):
+    """The backend follows numpy's path from the same seed: one iteration gives the same phase (float32
+    rounding aside), and a full run masks of the same efficiency and uniformity."""
     geom = small_geometry()
     targets = three_plane_targets(10, seed=8, half_um=150)
     one_np = holography.compute_phase(targets, geom, iterations=1, seed=0)
-    one_t = holography.compute_phase(targets, geom, iterations=1, seed=0, backend="torch")
-    diff = np.angle(np.exp(1j * (one_np.phase.astype(np.float64) - one_t.phase)))
+    one_b = holography.compute_phase(targets, geom, iterations=1, seed=0, backend=backend)
+    assert one_b.phase.dtype == np.float32 and one_b.phase.shape == one_np.phase.shape
+    assert one_b.phase.min() >= 0 and one_b.phase.max() < 2 * np.pi
+    diff = np.angle(np.exp(1j * (one_np.phase.astype(np.float64) - one_b.phase)))
     assert np.abs(diff).max() < 1e-3
     full_np = holography.compute_phase(targets, geom, seed=0)
-    full_t = holography.compute_phase(targets, geom, seed=0, backend="torch")
-    assert full_t.efficiency == pytest.approx(full_np.efficiency, rel=0.01)
-    assert full_t.uniformity == pytest.approx(full_np.uniformity, rel=0.01)
+    full_b = holography.compute_phase(targets, geom, seed=0, backend=backend)
+    assert full_b.efficiency == pytest.approx(full_np.efficiency, rel=0.01)
+    assert full_b.uniformity == pytest.approx(full_np.uniformity, rel=0.01)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_torch_backend_matches_numpy():
+    _matches_numpy("torch")          # on the GPU where torch sees one, else on the CPU
+
+
+@pytest.mark.skipif(not _cuda_for_cupy(), reason="cupy or a CUDA device missing")
+def test_cupy_backend_matches_numpy():
+    _matches_numpy("cupy")
