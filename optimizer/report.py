@@ -20,8 +20,9 @@ def format_table(result) -> str:
     for rec in result.ensembles:
         target = f"{rec.target_orientation_deg:6.1f}" if rec.target_orientation_deg is not None else f"{'-':>6}"
         crit = " ".join(f"{rec.criteria[name]:>11.3f}" for name, _ in CRITERIA[1:])
+        ori = round(rec.orientation_deg) % 180         # orientations live in [0, 180): 179.7° reads 0, not 180
         lines.append(f"{rec.index + 1:>3} {rec.spatial:<9.9} {rec.tuning:<8} {target} {rec.spread_um:7.1f} "
-                     f"{rec.ensemble_osi:6.2f} {rec.mean_osi:7.2f} {rec.orientation_deg:5.0f} "
+                     f"{rec.ensemble_osi:6.2f} {rec.mean_osi:7.2f} {ori:5d} "
                      f"{rec.total_power_mw:7.1f} {crit}  {_rules_text(rec)}")
     met = sum(r.rules_met for r in result.ensembles)
     lines.append(f"criterion 1 (distinct, shared cells): {result.distinct_cost:.3f}; total cost {result.cost:.4f}; "

@@ -131,3 +131,6 @@ def test_result_json_has_the_documented_shape(cells):
     assert rec["spatial"] == "compact" and rec["tuning"] == "untuned" and len(rec["cells"]) == 10
     assert set(rec["criteria"]) == {"reuse", "power", "responsive", "spread", "spatial", "ensemble_osi", "mean_osi"}
     assert "spread" in result.table() and "ensOSI" in result.table()
+    result.ensembles[0].orientation_deg = 179.7             # the table wraps orientations into [0, 180)
+    row = result.table().splitlines()[2].split()
+    assert row[7] == "0", row
