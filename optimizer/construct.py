@@ -177,42 +177,45 @@ def _design_alone(problem: Problem, e: int, rng: np.random.Generator, counts: np
     return best, best_cost
 
 
+def _kinds(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """Per ensemble: local (a finite spatial bound) and targeted (a target orientation)."""
+    local = np.array([np.isfinite(p.spatial_um[1]) for p in problem.plans])
+    target = np.array([p.target_deg is not None for p in problem.plans])
+    return local, target
+
+
 def leads(problem: Problem) -> np.ndarray:
     """Ensembles whose place in the field and whose cells both matter: a finite spatial bound and a target
     orientation (compact cotuned). They need the few cells tuned near their target in one neighbourhood, so
     they are the hardest to fit and are designed first, each by lone anneals (:func:`sequential_start`)."""
-    return np.array([np.isfinite(p.spatial_um[1]) and p.target_deg is not None for p in problem.plans])
+    local, target = _kinds(problem)
+    return local & target
 
 
 def start_order(problem: Problem, rng: np.random.Generator) -> list[int]:
     """The order a start builds the ensembles in, most constrained first: local with a target (compact
     cotuned), then the other local ones (compact), then the others with a target (diffuse cotuned), then the
     rest (diffuse untuned), which can take their cells almost anywhere; random within each class."""
-    local = np.array([np.isfinite(p.spatial_um[1]) for p in problem.plans])
-    target = np.array([p.target_deg is not None for p in problem.plans])
+    local, target = _kinds(problem)
     rank = np.where(local & target, 0, np.where(local, 1, np.where(target, 2, 3)))
     order = rng.permutation(problem.n_ensembles)
     return [int(e) for e in order[np.argsort(rank[order], kind="stable")]]
 
 
 def sequential_start(problem: Problem, rng: np.random.Generator, *, lead_sweeps: int, lead_tries: int,
-                     verify=None, deadline: float = np.inf) -> list[np.ndarray]:
+                     deadline: float = np.inf) -> list[np.ndarray]:
     """Design the ensembles one after another in :func:`start_order`, counting the cells earlier ensembles
     hold (criterion 1): each of the :func:`leads` by the best of ``lead_tries`` lone anneals of
     ``lead_sweeps`` sweeps around its best-ranked centres, every other one greedily around its best-ranked
     centre (or over the field). The scarce cells then go to the ensembles that cannot do without them, and the
-    joint search starts cold from a design whose hard part is already placed. ``verify(e)`` is called for an
-    ensemble that misses a rule (the feasibility check raises there if it cannot be met at all)."""
-    from .evaluate import ensemble_figures
-
+    joint search starts cold from a design whose hard part is already placed. (Rules the start leaves unmet are
+    checked after the first restart's annealing, by the search's feasibility pilot.)"""
     lead = leads(problem)
     counts = np.zeros(problem.n_cells, dtype=np.int64)
     members: list = [None] * problem.n_ensembles
     for e in start_order(problem, rng):
         sweeps, tries = (lead_sweeps, lead_tries) if lead[e] else (0, 1)
         members[e], _ = _design_alone(problem, e, rng, counts, sweeps, tries, deadline)
-        if verify is not None and not all(ensemble_figures(problem, e, members[e])["rules"].values()):
-            verify(e)
         counts[members[e]] += 1
     return members
 
